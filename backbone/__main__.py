@@ -1,0 +1,5 @@
+"""``python -m backbone``."""
+
+from backbone.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Connectors through which agency systems publish events."""

@@ -1,0 +1,1 @@
+"""Faust stream agents, the shared view, its store and read API."""

@@ -1,0 +1,1 @@
+"""Stream agents: one module per agent."""

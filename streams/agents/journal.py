@@ -1,0 +1,70 @@
+"""The journal agent: every accepted agency event, recorded once in the SQL store.
+
+The embedded broker keeps nothing across a restart and Kafka's retention is finite, so the
+journal is where accepted events outlive the broker: views are rebuilt from it. Writes are
+idempotent on ``event_id``, so at-least-once delivery (a replay after a crash) changes
+nothing. A store outage stalls the stream and retries rather than dropping events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from schemas.models import AgencyEvent
+from streams.app import BackboneApp
+from streams.intake import Decoder, Intake
+from streams.store import JournalEntry, Store
+
+log = logging.getLogger(__name__)
+
+#: Events taken per batch, and how long to wait to fill one.
+BATCH_SIZE = 500
+BATCH_WITHIN = 0.05
+_RETRY_CAP = 5.0
+
+
+def journal_entry(intake: Intake) -> JournalEntry:
+    """The journal row for one decoded event."""
+    event: AgencyEvent = intake.event
+    return JournalEntry(
+        event_id=event.event_id,
+        kind=intake.kind.value,
+        record=type(event).__name__,
+        agency=event.agency,
+        local_id=event.person.local_id,
+        occurred_at=event.occurred_at,
+        payload=event.model_dump_json(),
+        source_topic=intake.topic,
+        source_partition=intake.partition,
+        source_offset=intake.offset,
+    )
+
+
+async def record(store: Store, entries: Sequence[JournalEntry]) -> int:
+    """Write ``entries``, retrying with backoff while the store is unavailable."""
+    delay = 0.1
+    while True:
+        try:
+            return await asyncio.to_thread(store.journal.record_many, entries)
+        except Exception:
+            log.exception("journal write failed; retrying in %.1fs", delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _RETRY_CAP)
+
+
+def register(app: BackboneApp, decoder: Decoder, store: Store) -> Any:
+    """Add the journal agent to ``app``; it reads every source topic."""
+    sources = app.topic(
+        *app.topics_config.sources.values(), key_serializer="raw", value_serializer="raw"
+    )
+
+    async def journal(stream: Any) -> AsyncIterator[int]:
+        async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN):
+            decoded = await decoder.decode(events)
+            if decoded:
+                yield await record(store, [journal_entry(intake) for intake in decoded])
+
+    return app.agent(sources, name="journal", concurrency=1)(journal)

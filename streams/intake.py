@@ -1,0 +1,86 @@
+"""How every agent takes events off a source topic: decode, or dead-letter and go on.
+
+Faust commits past a value that fails to decode, and acknowledges an event whose handler
+raised, so a bad message would vanish silently. Agents therefore read raw bytes, decode them
+here against the contract their topic carries, and dead-letter whatever fails with the
+original bytes and error headers; one bad event never stops the stream.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from schemas.codec import AvroCodec
+from schemas.deadletter import DeadLetter
+from schemas.errors import MalformedEventError
+from schemas.models import MODEL_OF_KIND, AgencyEvent
+from schemas.topics import EventKind, Topics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Intake:
+    """An agency event decoded from a source topic, with where it came from."""
+
+    kind: EventKind
+    event: AgencyEvent
+    topic: str
+    partition: int
+    offset: int
+
+
+class DeadLetters:
+    """Publishes failed messages, untouched, to the dead-letter topic."""
+
+    def __init__(self, app: Any, topics: Topics, connector: str) -> None:
+        self._topic = app.topic(topics.dead_letters, key_serializer="raw", value_serializer="raw")
+        self._connector = connector
+
+    async def send(self, message: Any, error: BaseException) -> None:
+        """Dead-letter ``message`` (a Faust message) because of ``error``."""
+        letter = DeadLetter(
+            source_topic=message.topic,
+            source_partition=message.partition,
+            source_offset=message.offset,
+            connector=self._connector,
+            error_class=type(error).__name__,
+            error_message=str(error),
+            schema_id=getattr(error, "schema_id", None),
+            first_failure=datetime.now(UTC),
+        )
+        await self._topic.send(key=message.key, value=message.value, headers=letter.headers())
+        log.warning(
+            "dead-lettered %s[%d]@%d: %s",
+            message.topic,
+            message.partition,
+            message.offset,
+            letter.error_class,
+        )
+
+
+class Decoder:
+    """Decodes a batch of Faust events from source topics; failures go to dead letters."""
+
+    def __init__(self, codec: AvroCodec, topics: Topics, dead_letters: DeadLetters) -> None:
+        self._codec = codec
+        self._topics = topics
+        self._dead_letters = dead_letters
+
+    async def decode(self, events: Sequence[Any]) -> list[Intake]:
+        """The events that decode to their topic's contract, in order."""
+        decoded: list[Intake] = []
+        for event in events:
+            message = event.message
+            try:
+                kind = self._topics.kind_of(message.topic)
+                value = self._codec.decode_as(message.value, MODEL_OF_KIND[kind])
+            except (MalformedEventError, KeyError) as exc:
+                await self._dead_letters.send(message, exc)
+                continue
+            decoded.append(Intake(kind, value, message.topic, message.partition, message.offset))
+        return decoded

@@ -1,0 +1,44 @@
+"""Suite-wide fixtures: a real broker, throwaway databases, and leak checks.
+
+Following faust's own suite, a test fails if it leaves threads running or changes the
+process environment: both would make later tests depend on earlier ones.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+pytest_plugins = ["tests.fixtures.kafka", "tests.fixtures.postgres"]
+
+_THREAD_GRACE = 5.0
+
+
+def _threads() -> set[threading.Thread]:
+    return {thread for thread in threading.enumerate() if thread.is_alive()}
+
+
+@pytest.fixture(autouse=True)
+def _no_leaks() -> Iterator[None]:
+    """Fail a test that leaks threads or environment variables."""
+    threads_before = _threads()
+    environ_before = dict(os.environ)
+    yield
+    deadline = time.monotonic() + _THREAD_GRACE
+    leaked = _threads() - threads_before
+    while leaked and time.monotonic() < deadline:
+        time.sleep(0.05)
+        leaked = _threads() - threads_before
+    changed = {
+        key
+        for key in set(environ_before) | set(os.environ)
+        if environ_before.get(key) != os.environ.get(key)
+    }
+    # PYTEST_CURRENT_TEST is pytest's own bookkeeping.
+    changed.discard("PYTEST_CURRENT_TEST")
+    assert not leaked, f"test leaked threads: {sorted(thread.name for thread in leaked)}"
+    assert not changed, f"test changed environment variables: {sorted(changed)}"

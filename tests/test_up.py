@@ -1,0 +1,165 @@
+"""``backbone up`` as a user runs it: a real process, real signals, a real broker."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+import pytest
+
+from backbone.broker import free_loopback_port
+from tests.fixtures.kafka import KafkaCluster
+
+_READY_TIMEOUT = 30.0
+_STOP_TIMEOUT = 15.0
+
+
+@dataclass
+class Running:
+    process: subprocess.Popen[str]
+    port: int
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def get(self, path: str) -> tuple[int, dict[str, object]]:
+        try:
+            with urllib.request.urlopen(self.url + path, timeout=2) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    def descendants(self) -> list[psutil.Process]:
+        return psutil.Process(self.process.pid).children(recursive=True)
+
+    def output(self) -> str:
+        return self.log.read_text()
+
+
+def _wait_healthy(running: Running) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < _READY_TIMEOUT:
+        assert running.process.poll() is None, running.output()
+        try:
+            status, _ = running.get("/healthz")
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            status = 0
+        if status == 200:
+            return time.monotonic() - started
+        time.sleep(0.1)
+    raise AssertionError(f"no healthy /healthz in {_READY_TIMEOUT}s:\n{running.output()}")
+
+
+def _all_gone(processes: list[psutil.Process]) -> bool:
+    deadline = time.monotonic() + _STOP_TIMEOUT
+    while time.monotonic() < deadline:
+        if not any(
+            process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+            for process in processes
+        ):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.fixture
+def start_up(tmp_path: Path) -> Iterator[object]:
+    started: list[Running] = []
+
+    def start(*extra: str) -> Running:
+        port = free_loopback_port()
+        log = tmp_path / f"up-{port}.log"
+        with log.open("w") as sink:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "backbone", "up", "--port", str(port), *extra],
+                cwd=tmp_path,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                text=True,
+                env={**os.environ, "COLUMNS": "200"},
+            )
+        running = Running(process, port, log)
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        if running.process.poll() is None:
+            running.process.kill()
+            running.process.wait()
+
+
+def test_up_on_embedded_defaults_answers_healthz_and_stops_on_ctrl_c(start_up) -> None:  # type: ignore[no-untyped-def]
+    running = start_up()
+    seconds = _wait_healthy(running)
+    status, health = running.get("/healthz")
+    assert status == 200
+    assert health["broker"] == {
+        "status": "up",
+        "bootstrap": health["broker"]["bootstrap"],  # type: ignore[index]
+        "embedded": True,
+    }
+    assert health["store"] == {"status": "up"}
+    assert health["worker"] == {"status": "ready"}
+    openapi_status, openapi = running.get("/openapi.json")
+    assert openapi_status == 200
+    assert "/healthz" in openapi["paths"]  # type: ignore[operator]
+    children = running.descendants()
+    assert any("tansu" in " ".join(child.cmdline()) for child in children)
+
+    running.process.send_signal(signal.SIGINT)
+    assert running.process.wait(_STOP_TIMEOUT) == 0, running.output()
+    assert _all_gone(children), "a process outlived backbone up"
+    assert "Relational Backbone is up" in running.output()
+    print(f"/healthz 200 after {seconds:.1f}s")
+
+
+def test_sigterm_stops_everything(start_up) -> None:  # type: ignore[no-untyped-def]
+    running = start_up()
+    _wait_healthy(running)
+    children = running.descendants()
+    running.process.terminate()
+    assert running.process.wait(_STOP_TIMEOUT) == 0, running.output()
+    assert _all_gone(children)
+
+
+def test_kill_9_leaves_no_orphan_broker(start_up) -> None:  # type: ignore[no-untyped-def]
+    running = start_up()
+    _wait_healthy(running)
+    children = running.descendants()
+    running.process.kill()
+    running.process.wait()
+    assert _all_gone(children), "the embedded broker outlived a kill -9 of backbone up"
+
+
+def test_broker_death_stops_up_with_a_clear_message(start_up) -> None:  # type: ignore[no-untyped-def]
+    running = start_up()
+    _wait_healthy(running)
+    (broker,) = [c for c in running.descendants() if "tansu" in " ".join(c.cmdline())]
+    broker.kill()
+    assert running.process.wait(_STOP_TIMEOUT) == 1
+    assert "the embedded broker exited" in running.output()
+
+
+@pytest.mark.kafka
+def test_up_uses_the_given_bootstrap(start_up, kafka_cluster: KafkaCluster) -> None:  # type: ignore[no-untyped-def]
+    running = start_up("--bootstrap", kafka_cluster.bootstrap)
+    _wait_healthy(running)
+    _, health = running.get("/healthz")
+    assert health["broker"]["embedded"] is False  # type: ignore[index]
+    assert health["broker"]["bootstrap"] == [kafka_cluster.bootstrap]  # type: ignore[index]
+    assert not any("tansu" in " ".join(c.cmdline()) for c in running.descendants())
+    running.process.send_signal(signal.SIGINT)
+    assert running.process.wait(_STOP_TIMEOUT) == 0
