@@ -9,7 +9,9 @@ import typer
 from rich.console import Console
 
 from backbone.settings import Settings, load_settings
+from schemas.catalog import Catalog
 from schemas.errors import BackboneError
+from schemas.types import SchemaRegistry
 
 app = typer.Typer(
     name="backbone",
@@ -28,6 +30,10 @@ ConfigOption = Annotated[
     typer.Option(
         "--config", help="YAML configuration file (or BACKBONE_CONFIG).", show_default=False
     ),
+]
+SchemasOption = Annotated[
+    Path | None,
+    typer.Option("--schemas", help="Folder of .avsc contracts [default: the installed ones]."),
 ]
 RegistryOption = Annotated[
     str | None,
@@ -79,15 +85,38 @@ def up(
 
 
 @schemas_app.command("check")
-def schemas_check(config: ConfigOption = None, registry: RegistryOption = None) -> None:
+def schemas_check(
+    config: ConfigOption = None, registry: RegistryOption = None, schemas: SchemasOption = None
+) -> None:
     """Check every schema against its registered versions (BACKWARD_TRANSITIVE)."""
+    _checked(config, registry, schemas)
+    console.print("[green]every schema is compatible with its registered versions[/]")
+
+
+@schemas_app.command("register")
+def schemas_register(
+    config: ConfigOption = None, registry: RegistryOption = None, schemas: SchemasOption = None
+) -> None:
+    """Register the current schemas as new versions, after checking them."""
+    from schemas.compatibility import register_all  # noqa: PLC0415
+
+    catalog, target = _checked(config, registry, schemas)
+    for subject, schema_id in register_all(catalog, target).items():
+        console.print(f"{subject}: id {schema_id}")
+
+
+def _checked(
+    config: Path | None, registry: str | None, schemas: Path | None
+) -> tuple[Catalog, SchemaRegistry]:
+    """The contracts and the registry, once every contract is compatible; else exit 1 (2 on
+    an error reaching the registry or reading the contracts), naming each field."""
     from backbone.runtime import schema_registry  # noqa: PLC0415
-    from schemas.catalog import Catalog  # noqa: PLC0415
     from schemas.compatibility import check  # noqa: PLC0415
 
     settings = _registry_settings(config, registry)
     try:
-        problems = check(Catalog.load(), schema_registry(settings))
+        catalog, target = _catalog(schemas), schema_registry(settings)
+        problems = check(catalog, target)
     except BackboneError as exc:
         errors.print(f"[red]schemas check failed: {exc}[/]")
         raise typer.Exit(2) from exc
@@ -95,25 +124,12 @@ def schemas_check(config: ConfigOption = None, registry: RegistryOption = None) 
         errors.print(f"[red]incompatible[/] {problem}")
     if problems:
         raise typer.Exit(1)
-    console.print("[green]every schema is compatible with its registered versions[/]")
+    return catalog, target
 
 
-@schemas_app.command("register")
-def schemas_register(config: ConfigOption = None, registry: RegistryOption = None) -> None:
-    """Register the current schemas as new versions, after checking them."""
-    from backbone.runtime import schema_registry  # noqa: PLC0415
-    from schemas.catalog import Catalog  # noqa: PLC0415
-    from schemas.compatibility import check, register_all  # noqa: PLC0415
-
-    settings = _registry_settings(config, registry)
-    catalog, target = Catalog.load(), schema_registry(settings)
-    problems = check(catalog, target)
-    for problem in problems:
-        errors.print(f"[red]incompatible[/] {problem}")
-    if problems:
-        raise typer.Exit(1)
-    for subject, schema_id in register_all(catalog, target).items():
-        console.print(f"{subject}: id {schema_id}")
+def _catalog(folder: Path | None) -> Catalog:
+    """The installed contracts (cached), or a folder the user names, read afresh."""
+    return Catalog(folder) if folder else Catalog.load()
 
 
 def _registry_settings(config: Path | None, registry: str | None) -> Settings:

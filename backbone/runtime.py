@@ -21,7 +21,7 @@ from schemas.registry import ConfluentSchemaRegistry, EmbeddedSchemaRegistry, Sc
 from schemas.topics import TopicSpec
 from streams.agents import journal
 from streams.app import BackboneApp, StreamsConfig, create_app
-from streams.intake import DeadLetters, Decoder
+from streams.intake import DeadLetters, Decoder, dead_letter_topic
 from streams.store import Store
 
 
@@ -88,7 +88,8 @@ def assemble(settings: Settings, log_dir: Path | None = None) -> Backbone:
     )
     store = Store.open(settings.database_url)
     codec = codec_for(settings)
-    decoder = Decoder(codec, kafka.topics, DeadLetters(app, kafka.topics, connector="journal"))
+    dead_letters = DeadLetters(dead_letter_topic(app, kafka.topics), connector="journal")
+    decoder = Decoder(codec, kafka.topics, dead_letters)
     journal.register(app, decoder, store)
     api = build_api(
         HealthSources(

@@ -35,10 +35,14 @@ class Intake:
 
 
 class DeadLetters:
-    """Publishes failed messages, untouched, to the dead-letter topic."""
+    """Publishes failed messages, untouched, to the dead-letter topic.
 
-    def __init__(self, app: Any, topics: Topics, connector: str) -> None:
-        self._topic = app.topic(topics.dead_letters, key_serializer="raw", value_serializer="raw")
+    ``target`` is any Faust channel: the dead-letter topic in production (see
+    :func:`dead_letter_topic`), an in-memory channel in agent unit tests.
+    """
+
+    def __init__(self, target: Any, connector: str) -> None:
+        self._target = target
         self._connector = connector
 
     async def send(self, message: Any, error: BaseException) -> None:
@@ -49,11 +53,11 @@ class DeadLetters:
             source_offset=message.offset,
             connector=self._connector,
             error_class=type(error).__name__,
-            error_message=str(error),
+            error_message=_describe(error),
             schema_id=getattr(error, "schema_id", None),
             first_failure=datetime.now(UTC),
         )
-        await self._topic.send(key=message.key, value=message.value, headers=letter.headers())
+        await self._target.send(key=message.key, value=message.value, headers=letter.headers())
         log.warning(
             "dead-lettered %s[%d]@%d: %s",
             message.topic,
@@ -61,6 +65,17 @@ class DeadLetters:
             message.offset,
             letter.error_class,
         )
+
+
+def _describe(error: BaseException) -> str:
+    """The error's message, led by its machine-readable reason when it has one."""
+    reason = getattr(error, "reason", None)
+    return f"{reason}: {error}" if reason else str(error)
+
+
+def dead_letter_topic(app: Any, topics: Topics) -> Any:
+    """The dead-letter topic, carrying the failed bytes as they were."""
+    return app.topic(topics.dead_letters, key_serializer="raw", value_serializer="raw")
 
 
 class Decoder:
