@@ -1,0 +1,39 @@
+"""The one validation path of every connector: the pydantic contracts.
+
+Errors name each invalid field by its dotted path with pydantic's reason; values are never
+echoed back, since they are personal data and error messages end up in logs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from connectors.errors import FieldError, InvalidEvent
+from schemas.models import MODEL_OF_KIND, AgencyEvent
+from schemas.topics import EventKind
+
+
+def field_errors(exc: ValidationError) -> list[FieldError]:
+    """Every failing field of ``exc``, as path and reason."""
+    return [
+        FieldError(".".join(str(part) for part in error["loc"]) or "(body)", error["msg"])
+        for error in exc.errors(include_input=False, include_url=False, include_context=False)
+    ]
+
+
+def parse_event(kind: EventKind, body: bytes | str | Mapping[str, Any]) -> AgencyEvent:
+    """The event of ``kind`` in ``body`` (JSON text or already-parsed mapping).
+
+    Raises :class:`InvalidEvent` naming every invalid field, ``from None``: pydantic's own
+    error quotes the input, which a logged traceback would carry along.
+    """
+    model = MODEL_OF_KIND[kind]
+    try:
+        if isinstance(body, bytes | str):
+            return model.model_validate_json(body)
+        return model.model_validate(body)
+    except ValidationError as exc:
+        raise InvalidEvent(field_errors(exc)) from None
