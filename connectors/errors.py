@@ -23,7 +23,7 @@ class FieldError:
     msg: str
 
 
-class InvalidEvent(ConnectorError):
+class InvalidEventError(ConnectorError):
     """An event that does not satisfy its contract, with every invalid field named."""
 
     def __init__(self, errors: list[FieldError]) -> None:

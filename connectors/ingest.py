@@ -20,7 +20,7 @@ from typing import Any
 from uuid import UUID
 
 from connectors.base import Delivery, EventSink, delivered
-from connectors.errors import FieldError, InvalidEvent, PublishError
+from connectors.errors import FieldError, InvalidEventError, PublishError
 from connectors.ledger import AcceptedEvent, Ledger
 from connectors.metrics import IngestMetrics
 from connectors.validation import parse_event
@@ -89,6 +89,7 @@ class Ingest:
         codec: AvroCodec,
         topics: Topics,
         sink: EventSink,
+        *,
         ledger: Ledger | None = None,
         metrics: IngestMetrics | None = None,
         ack_timeout: float = 30.0,
@@ -131,7 +132,7 @@ class Ingest:
         for index, item in enumerate(items):
             try:
                 event = parse_event(kind, item.body)
-            except InvalidEvent as exc:
+            except InvalidEventError as exc:
                 self._reject(batch, index, item, Outcome(Status.INVALID, None, tuple(exc.errors)))
                 continue
             if event.agency != agency:
@@ -184,7 +185,7 @@ class Ingest:
             source_partition=-1,
             source_offset=item.position,
             connector=batch.connector,
-            error_class=InvalidEvent.__name__ if outcome.errors else "ConflictingEvent",
+            error_class=InvalidEventError.__name__ if outcome.errors else "ConflictingEventError",
             error_message=f"{outcome.status}: {detail or 'event id accepted with another body'}",
             first_failure=datetime.now(UTC),
         )

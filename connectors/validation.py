@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from connectors.errors import FieldError, InvalidEvent
+from connectors.errors import FieldError, InvalidEventError
 from schemas.models import MODEL_OF_KIND, AgencyEvent
 from schemas.topics import EventKind
 
@@ -27,7 +27,7 @@ def field_errors(exc: ValidationError) -> list[FieldError]:
 def parse_event(kind: EventKind, body: bytes | str | Mapping[str, Any]) -> AgencyEvent:
     """The event of ``kind`` in ``body`` (JSON text or already-parsed mapping).
 
-    Raises :class:`InvalidEvent` naming every invalid field, ``from None``: pydantic's own
+    Raises :class:`InvalidEventError` naming every invalid field, ``from None``: pydantic's own
     error quotes the input, which a logged traceback would carry along.
     """
     model = MODEL_OF_KIND[kind]
@@ -36,4 +36,4 @@ def parse_event(kind: EventKind, body: bytes | str | Mapping[str, Any]) -> Agenc
             return model.model_validate_json(body)
         return model.model_validate(body)
     except ValidationError as exc:
-        raise InvalidEvent(field_errors(exc)) from None
+        raise InvalidEventError(field_errors(exc)) from None

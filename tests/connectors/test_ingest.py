@@ -39,7 +39,7 @@ def ledger() -> MemoryLedger:
 
 @pytest.fixture
 def ingest(codec: AvroCodec, sink: MemorySink, ledger: MemoryLedger) -> Ingest:
-    return Ingest(codec, TOPICS, sink, ledger)
+    return Ingest(codec, TOPICS, sink, ledger=ledger)
 
 
 def _contact() -> Contact:
@@ -112,7 +112,7 @@ def test_invalid_event_names_every_field_and_is_dead_lettered_untouched(
     assert letter.value == json.dumps(body).encode()
     headers = DeadLetter.from_headers(list(letter.headers))
     assert headers.connector == "test"
-    assert headers.error_class == "InvalidEvent"
+    assert headers.error_class == "InvalidEventError"
     assert "Ada" not in headers.error_message
     assert sink.on(TOPICS.source(EventKind.CONTACT)) == []
 
