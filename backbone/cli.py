@@ -67,8 +67,7 @@ def up(
     ] = None,
 ) -> None:
     """Start the broker (embedded unless --bootstrap), the worker, the HTTP API and the store."""
-    from backbone.runtime import assemble  # noqa: PLC0415 - keeps `backbone --help` fast
-    from backbone.up import run  # noqa: PLC0415
+    from backbone.up import up as run_up  # noqa: PLC0415 - keeps `backbone --help` fast
 
     kafka = None
     if bootstrap:
@@ -77,11 +76,11 @@ def up(
     settings = _settings(config, http_port=port, db_url=db, data_dir=data_dir, kafka=kafka)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     try:
-        backbone = assemble(settings, log_dir=settings.data_dir)
+        code = run_up(settings, console)
     except BackboneError as exc:
         errors.print(f"[red]backbone up failed: {exc}[/]")
         raise typer.Exit(1) from exc
-    raise typer.Exit(run(backbone, console))
+    raise typer.Exit(code)
 
 
 @schemas_app.command("check")

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from streams.app import BackboneApp
 from streams.store import Store
@@ -55,8 +56,8 @@ def _worker_ready(app: BackboneApp) -> bool:
     return bool(app.started and not app.should_stop and not app.rebalancing)
 
 
-def build_api(sources: HealthSources) -> FastAPI:
-    """The backbone's HTTP API."""
+def build_api(sources: HealthSources, metrics: CollectorRegistry) -> FastAPI:
+    """The backbone's HTTP API: health, metrics, and the routes of the packages."""
     api = FastAPI(
         title="Relational Backbone",
         summary="Event-driven integration backbone for relational public services",
@@ -80,5 +81,10 @@ def build_api(sources: HealthSources) -> FastAPI:
             "worker": {"status": "ready" if worker else "not ready"},
         }
         return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
+
+    @api.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
+    async def prometheus_metrics() -> Response:
+        """Counters and histograms in the Prometheus text format."""
+        return Response(generate_latest(metrics), media_type=CONTENT_TYPE_LATEST)
 
     return api

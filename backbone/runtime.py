@@ -6,8 +6,9 @@ contracts in ``schemas``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Collection, Sequence
+from dataclasses import asdict, dataclass
+from uuid import UUID
 
 from fastapi import FastAPI
 from faust.contrib.asgi import serve_asgi
@@ -15,6 +16,9 @@ from faust.contrib.asgi import serve_asgi
 from backbone.broker import EmbeddedBroker
 from backbone.http import HealthSources, build_api
 from backbone.settings import Settings
+from connectors.ingest import Ingest
+from connectors.ledger import AcceptedEvent, Ledger
+from connectors.producer import KafkaSink, ProducerSettings
 from schemas.catalog import Catalog
 from schemas.codec import AvroCodec
 from schemas.registry import ConfluentSchemaRegistry, EmbeddedSchemaRegistry, SchemaRegistry
@@ -22,7 +26,7 @@ from schemas.topics import TopicSpec
 from streams.agents import journal
 from streams.app import BackboneApp, StreamsConfig, create_app
 from streams.intake import DeadLetters, Decoder, dead_letter_topic
-from streams.store import Store
+from streams.store import AcceptedEntry, Store
 
 
 def schema_registry(settings: Settings) -> SchemaRegistry:
@@ -38,6 +42,25 @@ def codec_for(settings: Settings) -> AvroCodec:
     return AvroCodec(schema_registry(settings), Catalog.load())
 
 
+class StoreLedger(Ledger):
+    """The connectors' ledger, kept in the store's accepted-events table."""
+
+    def __init__(self, store: Store) -> None:
+        self._accepted = store.accepted
+
+    def fingerprints(self, event_ids: Collection[UUID]) -> dict[UUID, str]:
+        return self._accepted.fingerprints(event_ids)
+
+    def record(self, accepted: Sequence[AcceptedEvent]) -> None:
+        self._accepted.record_many([AcceptedEntry(**asdict(event)) for event in accepted])
+
+
+def ingest_for(settings: Settings, store: Store, brokers: Sequence[str]) -> Ingest:
+    """The shared ingest path over a producer to ``brokers``, remembering in ``store``."""
+    sink = KafkaSink(ProducerSettings(tuple(brokers)))
+    return Ingest(codec_for(settings), settings.kafka.topics, sink, ledger=StoreLedger(store))
+
+
 @dataclass
 class Backbone:
     """Everything ``backbone up`` runs, built and wired but not started."""
@@ -46,7 +69,7 @@ class Backbone:
     broker: EmbeddedBroker | None
     app: BackboneApp
     store: Store
-    codec: AvroCodec
+    ingest: Ingest
     api: FastAPI
 
     @property
@@ -63,13 +86,15 @@ class Backbone:
         ]
         return [*topics.specs(), *changelogs]
 
+    def close(self) -> None:
+        """Release the producer and the store (after the worker has stopped)."""
+        self.ingest.close()
+        self.store.close()
 
-def assemble(settings: Settings, log_dir: Path | None = None) -> Backbone:
-    """Build the backbone described by ``settings``."""
+
+def assemble(settings: Settings, broker: EmbeddedBroker | None = None) -> Backbone:
+    """Build the backbone described by ``settings``; an embedded ``broker`` must be started."""
     kafka = settings.kafka
-    broker = None
-    if kafka.embedded:
-        broker = EmbeddedBroker(log_file=(log_dir / "broker.log") if log_dir else None)
     brokers = (broker.bootstrap,) if broker else tuple(kafka.bootstrap_servers)
     session, heartbeat, fetch = kafka.timings()
     app = create_app(
@@ -89,12 +114,9 @@ def assemble(settings: Settings, log_dir: Path | None = None) -> Backbone:
     store = Store.open(settings.database_url)
     codec = codec_for(settings)
     dead_letters = DeadLetters(dead_letter_topic(app, kafka.topics), connector="journal")
-    decoder = Decoder(codec, kafka.topics, dead_letters)
-    journal.register(app, decoder, store)
-    api = build_api(
-        HealthSources(
-            app, store, brokers, embedded_alive=(lambda: broker.alive) if broker else None
-        )
-    )
+    journal.register(app, Decoder(codec, kafka.topics, dead_letters), store)
+    ingest = ingest_for(settings, store, brokers)
+    embedded_alive = (lambda: broker.alive) if broker else None
+    api = build_api(HealthSources(app, store, brokers, embedded_alive), ingest.metrics.registry)
     serve_asgi(app, api, host=settings.http_host, port=settings.http_port)
-    return Backbone(settings, broker, app, store, codec, api)
+    return Backbone(settings, broker, app, store, ingest, api)

@@ -1,14 +1,16 @@
 """``backbone up``: the broker (embedded or given), the worker, the HTTP API and the store.
 
-mode's Worker owns the process's signals: Ctrl-C or SIGTERM stops the API, the worker and
-then the embedded broker, in that order. A broker that dies under us stops everything with
-a clear message rather than a worker limping on without its topics.
+The embedded broker starts first, since the connectors' producer connects as it is built.
+mode's Worker owns the process's signals: Ctrl-C or SIGTERM stops the API and the worker,
+and then the broker goes. A broker that dies under us stops everything with a clear message
+rather than a worker limping on without its topics.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from typing import Any
 
@@ -16,8 +18,10 @@ import faust
 from mode import Service
 from rich.console import Console
 
+from backbone import running
 from backbone.broker import EmbeddedBroker
-from backbone.runtime import Backbone
+from backbone.runtime import Backbone, assemble
+from backbone.settings import Settings
 from schemas.errors import BrokerError
 
 log = logging.getLogger(__name__)
@@ -25,18 +29,13 @@ log = logging.getLogger(__name__)
 _WATCH_INTERVAL = 0.2
 
 
-class EmbeddedBrokerService(Service):
-    """Runs the embedded broker for the worker's lifetime, started before the app."""
+class BrokerWatch(Service):
+    """Stops the worker if the embedded broker dies under it."""
 
-    def __init__(self, backbone: Backbone, broker: EmbeddedBroker, **kwargs: Any) -> None:
-        self.backbone = backbone
+    def __init__(self, broker: EmbeddedBroker, **kwargs: Any) -> None:
         self.broker = broker
         self.died_with: int | None = None
         super().__init__(**kwargs)
-
-    async def on_start(self) -> None:
-        await asyncio.to_thread(self.broker.start)
-        await asyncio.to_thread(self.broker.create_topics, self.backbone.topic_specs())
 
     @Service.task
     async def _watch(self) -> None:
@@ -46,9 +45,6 @@ class EmbeddedBrokerService(Service):
                 await self.crash(BrokerError(f"embedded broker exited ({self.died_with})"))
                 return
             await asyncio.sleep(_WATCH_INTERVAL)
-
-    async def on_stop(self) -> None:
-        await asyncio.to_thread(self.broker.stop)
 
 
 class UpWorker(faust.Worker):
@@ -62,41 +58,63 @@ class UpWorker(faust.Worker):
 
     async def on_startup_finished(self) -> None:
         await super().on_startup_finished()
+        settings = self.backbone.settings
+        running.write(
+            settings.data_dir,
+            running.Running(os.getpid(), list(self.backbone.brokers), _http_url(settings)),
+        )
         announce(self.backbone, self.console, time.monotonic() - self.started_at)
+
+
+def _http_url(settings: Settings) -> str:
+    return f"http://{settings.http_host}:{settings.http_port}"
 
 
 def announce(backbone: Backbone, console: Console, seconds: float) -> None:
     """Print what is running and where."""
     settings = backbone.settings
-    http = f"http://{settings.http_host}:{settings.http_port}"
     broker = (
         f"embedded Tansu at {backbone.broker.bootstrap} (memory-only)"
         if backbone.broker
         else ", ".join(backbone.brokers)
     )
     registry = settings.schema_registry.url or f"embedded ({settings.data_dir / 'schemas.sqlite'})"
+    kafka = settings.kafka
     console.print(f"[bold green]Relational Backbone is up[/] in {seconds:.1f}s")
     console.print(f"  broker    {broker}")
-    console.print(
-        f"  topics    {settings.kafka.topic_prefix}.* ({settings.kafka.partitions} partitions)"
-    )
+    console.print(f"  topics    {kafka.topic_prefix}.* ({kafka.partitions} partitions)")
     console.print(f"  store     {settings.database_url}")
     console.print(f"  schemas   {registry}")
-    console.print(f"  http      {http}  (/healthz, /openapi.json, /docs)")
+    console.print(f"  http      {_http_url(settings)}  (/healthz, /metrics, /openapi.json, /docs)")
     console.print("Ctrl-C stops everything.")
 
 
-def run(backbone: Backbone, console: Console) -> int:
+def up(settings: Settings, console: Console) -> int:
     """Run until Ctrl-C or SIGTERM (exit 0), or until the broker dies (exit 1)."""
-    services = []
-    watcher = None
-    if backbone.broker is not None:
-        watcher = EmbeddedBrokerService(backbone, backbone.broker)
-        services.append(watcher)
+    broker = None
+    if settings.kafka.embedded:
+        broker = EmbeddedBroker(log_file=settings.data_dir / "broker.log")
+        broker.start()
+    try:
+        backbone = assemble(settings, broker)
+        try:
+            if broker is not None:
+                broker.create_topics(backbone.topic_specs())
+            return _run(backbone, broker, console)
+        finally:
+            running.remove(settings.data_dir)
+            backbone.close()
+    finally:
+        if broker is not None:
+            broker.stop()
+
+
+def _run(backbone: Backbone, broker: EmbeddedBroker | None, console: Console) -> int:
+    watch = BrokerWatch(broker) if broker is not None else None
     worker = UpWorker(
         backbone,
         console,
-        *services,
+        *([watch] if watch else []),
         loglevel=backbone.settings.log_level,
         redirect_stdouts=False,
         quiet=True,
@@ -106,14 +124,10 @@ def run(backbone: Backbone, console: Console) -> int:
         worker.execute_from_commandline()
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        backbone.store.close()
-        if backbone.broker is not None:
-            backbone.broker.stop()
-    if watcher is not None and watcher.died_with is not None:
+    if watch is not None and watch.died_with is not None:
         console.print(
             f"[bold red]backbone up stopped: the embedded broker exited "
-            f"(code {watcher.died_with}).[/] It keeps topics in memory only, so they are "
+            f"(code {watch.died_with}).[/] It keeps topics in memory only, so they are "
             "gone; accepted events are in the store. Run `backbone up` again."
         )
         return 1

@@ -101,6 +101,10 @@ class Ingest:
         self.metrics = metrics or IngestMetrics()
         self._ack_timeout = ack_timeout
 
+    def close(self) -> None:
+        """Send what is pending and release the producer."""
+        self._sink.close()
+
     def accept(
         self, kind: EventKind, items: Sequence[Submission], *, agency: str, connector: str
     ) -> list[Outcome]:

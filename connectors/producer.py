@@ -28,6 +28,8 @@ class ProducerSettings:
     batch_size: int = 64 * 1024
     compression_type: str = "gzip"
     retries: int = 10
+    #: kafka-python requires delivery > linger + request timeout.
+    request_timeout_ms: int = 15_000
     delivery_timeout_ms: int = 30_000
     client_options: Mapping[str, Any] = field(default_factory=dict)
 
@@ -44,6 +46,7 @@ class ProducerSettings:
             "compression_type": self.compression_type,
             "linger_ms": self.linger_ms,
             "batch_size": self.batch_size,
+            "request_timeout_ms": self.request_timeout_ms,
             "delivery_timeout_ms": self.delivery_timeout_ms,
             **self.client_options,
         }

@@ -113,6 +113,11 @@ def test_up_on_embedded_defaults_answers_healthz_and_stops_on_ctrl_c(start_up) -
     }
     assert health["store"] == {"status": "up"}
     assert health["worker"] == {"status": "ready"}
+    run_file = json.loads((running.log.parent / ".backbone" / "run.json").read_text())
+    assert run_file["bootstrap"] == health["broker"]["bootstrap"]  # type: ignore[index]
+    assert run_file["http"] == running.url
+    with urllib.request.urlopen(running.url + "/metrics", timeout=2) as response:
+        assert b"backbone_ingest_accepted" in response.read()
     openapi_status, openapi = running.get("/openapi.json")
     assert openapi_status == 200
     assert "/healthz" in openapi["paths"]  # type: ignore[operator]
@@ -122,6 +127,7 @@ def test_up_on_embedded_defaults_answers_healthz_and_stops_on_ctrl_c(start_up) -
     running.process.send_signal(signal.SIGINT)
     assert running.process.wait(_STOP_TIMEOUT) == 0, running.output()
     assert _all_gone(children), "a process outlived backbone up"
+    assert not (running.log.parent / ".backbone" / "run.json").exists()
     assert "Relational Backbone is up" in running.output()
     print(f"/healthz 200 after {seconds:.1f}s")
 

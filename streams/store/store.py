@@ -8,6 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from streams.store.accepted import AcceptedEvents
 from streams.store.engine import DEFAULT_URL, create_engine
 from streams.store.journal import EventJournal
 from streams.store.migrate import upgrade
@@ -23,6 +24,7 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.journal = EventJournal(engine)
+        self.accepted = AcceptedEvents(engine)
 
     @classmethod
     def open(cls, url: str | URL = DEFAULT_URL) -> Store:

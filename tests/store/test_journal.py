@@ -10,10 +10,12 @@ from uuid import UUID, uuid4
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
 from streams.store import JournalEntry, Store, StoreError, create_engine, migrate
 from streams.store.base import Base
+from streams.store.migrate import MIGRATIONS
 
 LONDON_SUMMER = timezone(timedelta(hours=1))
 
@@ -38,6 +40,10 @@ def entry(
     )
 
 
+#: The newest revision, as Alembic's script directory names it.
+HEAD = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+
+
 def schema_versions(url: str) -> list[str]:
     engine = create_engine(url)
     try:
@@ -57,7 +63,7 @@ def test_migrate_creates_the_journal_on_an_empty_database(database_url: str) -> 
         assert {"alembic_version", "event_journal"} <= set(inspect(engine).get_table_names())
     finally:
         engine.dispose()
-    assert schema_versions(database_url) == ["0001"]
+    assert schema_versions(database_url) == [HEAD]
 
 
 def test_migrate_twice_changes_nothing(database_url: str) -> None:
@@ -67,7 +73,7 @@ def test_migrate_twice_changes_nothing(database_url: str) -> None:
 
     migrate(database_url)
 
-    assert schema_versions(database_url) == ["0001"]
+    assert schema_versions(database_url) == [HEAD]
     with Store.open(database_url) as store:
         assert store.journal.entries() == [entry(1)]
 
