@@ -69,6 +69,8 @@ class Submission:
     body: bytes | str | Mapping[str, Any]
     raw: bytes
     position: int = -1
+    #: When it is a dead letter being replayed: its earlier failure, to count attempts.
+    previous: DeadLetter | None = None
 
 
 @dataclass
@@ -96,21 +98,22 @@ class Ingest:
     ) -> None:
         self._codec = codec
         self._topics = topics
-        self._sink = sink
+        #: Where accepted events and dead letters are published.
+        self.sink = sink
         self._ledger = ledger
         self.metrics = metrics or IngestMetrics()
         self._ack_timeout = ack_timeout
 
     def close(self) -> None:
         """Send what is pending and release the producer."""
-        self._sink.close()
+        self.sink.close()
 
     def accept(
         self, kind: EventKind, items: Sequence[Submission], *, agency: str, connector: str
     ) -> list[Outcome]:
         """Take ``items``, blocking until every accepted one is durable."""
         batch = self._submit(kind, items, agency, connector)
-        self._sink.flush(self._ack_timeout)
+        self.sink.flush(self._ack_timeout)
         errors: list[BaseException | None] = []
         for delivery in [delivery for _, _, delivery in batch.sends] + batch.dead:
             try:
@@ -177,7 +180,7 @@ class Ingest:
             key,
             value,
         )
-        return accepted, self._sink.add(topic, key, value)
+        return accepted, self.sink.add(topic, key, value)
 
     def _reject(self, batch: _Batch, index: int, item: Submission, outcome: Outcome) -> None:
         """Answer ``outcome`` and dead-letter the item's original bytes."""
@@ -191,10 +194,11 @@ class Ingest:
             connector=batch.connector,
             error_class=InvalidEventError.__name__ if outcome.errors else "ConflictingEventError",
             error_message=f"{outcome.status}: {detail or 'event id accepted with another body'}",
-            first_failure=datetime.now(UTC),
+            attempts=item.previous.attempts + 1 if item.previous else 1,
+            first_failure=item.previous.first_failure if item.previous else datetime.now(UTC),
         )
         batch.dead.append(
-            self._sink.add(self._topics.dead_letters, b"", item.raw, letter.headers())
+            self.sink.add(self._topics.dead_letters, b"", item.raw, letter.headers())
         )
         self.metrics.dead_lettered.labels(batch.agency, batch.kind.value, batch.connector).inc()
 

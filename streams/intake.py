@@ -46,7 +46,12 @@ class DeadLetters:
         self._connector = connector
 
     async def send(self, message: Any, error: BaseException) -> None:
-        """Dead-letter ``message`` (a Faust message) because of ``error``."""
+        """Dead-letter ``message`` (a Faust message) because of ``error``.
+
+        A message replayed from the dead-letter topic carries its earlier letter's headers;
+        failing again counts as one more attempt since the first failure.
+        """
+        previous = _previous_letter(message)
         letter = DeadLetter(
             source_topic=message.topic,
             source_partition=message.partition,
@@ -55,7 +60,8 @@ class DeadLetters:
             error_class=type(error).__name__,
             error_message=_describe(error),
             schema_id=getattr(error, "schema_id", None),
-            first_failure=datetime.now(UTC),
+            attempts=previous.attempts + 1 if previous else 1,
+            first_failure=previous.first_failure if previous else datetime.now(UTC),
         )
         await self._target.send(key=message.key, value=message.value, headers=letter.headers())
         log.warning(
@@ -65,6 +71,15 @@ class DeadLetters:
             message.offset,
             letter.error_class,
         )
+
+
+def _previous_letter(message: Any) -> DeadLetter | None:
+    headers = message.headers
+    pairs = list(headers.items() if isinstance(headers, dict) else headers or [])
+    try:
+        return DeadLetter.from_headers(pairs)
+    except (KeyError, ValueError):
+        return None
 
 
 def _describe(error: BaseException) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ import pytest_asyncio
 
 from schemas.catalog import Catalog
 from schemas.codec import AvroCodec
+from schemas.deadletter import DeadLetter
 from schemas.models import MODEL_OF_KIND, AgencyEvent
 from schemas.registry import EmbeddedSchemaRegistry
 from schemas.topics import EventKind, Topics
@@ -166,3 +168,18 @@ async def test_poison_is_dead_lettered_untouched_and_processing_goes_on(
         assert letter.attempts == 1
         assert letter.error_message.startswith(f"{reason}: ")
     assert len({letter.source_offset for _, letter in letters}) == len(poison)
+
+
+async def test_a_replayed_letter_that_fails_again_counts_one_more_attempt(
+    harness: AgentHarness, app_topics: Topics
+) -> None:
+    first = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
+    earlier = DeadLetter(
+        app_topics.source(EventKind.CONTACT), 0, 7, "journal", "E", "m", None, 1, first
+    )
+    await harness.publish(
+        [(app_topics.source(EventKind.CONTACT), b"k", b"\x00\x00", earlier.headers())]
+    )
+    ((_, letter),) = await harness.dead_letters(1)
+    assert letter.attempts == 2
+    assert letter.first_failure == first

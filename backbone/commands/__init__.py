@@ -1,0 +1,1 @@
+"""Sub-commands of ``backbone``, one module per group."""
