@@ -30,6 +30,8 @@ class ProducerSettings:
     retries: int = 10
     #: kafka-python requires delivery > linger + request timeout.
     request_timeout_ms: int = 15_000
+    #: How long ``send`` may block for metadata (an unknown topic, a broker away).
+    max_block_ms: int = 10_000
     delivery_timeout_ms: int = 30_000
     client_options: Mapping[str, Any] = field(default_factory=dict)
 
@@ -47,6 +49,7 @@ class ProducerSettings:
             "linger_ms": self.linger_ms,
             "batch_size": self.batch_size,
             "request_timeout_ms": self.request_timeout_ms,
+            "max_block_ms": self.max_block_ms,
             "delivery_timeout_ms": self.delivery_timeout_ms,
             **self.client_options,
         }

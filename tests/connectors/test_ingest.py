@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 import uuid
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -169,3 +171,49 @@ def test_metrics_count_per_agency_kind_and_connector(ingest: Ingest) -> None:
         == 1
     )
     assert registry.get_sample_value("backbone_ingest_dead_lettered_total", labels) == 1
+
+
+def test_repeat_in_one_batch_fares_as_its_first_copy(ingest: Ingest, sink: MemorySink) -> None:
+    sink.failing.add(TOPICS.source(EventKind.CONTACT))
+    outcomes = _accept(ingest, _body(), _body())
+    assert [o.status for o in outcomes] == [Status.UNAVAILABLE, Status.UNAVAILABLE]
+    sink.failing.clear()
+    outcomes = _accept(ingest, _body(), _body())
+    assert [o.status for o in outcomes] == [Status.ACCEPTED, Status.REPEAT]
+    assert len(sink.on(TOPICS.source(EventKind.CONTACT))) == 1
+
+
+def test_conflict_within_one_batch_is_caught(ingest: Ingest, sink: MemorySink) -> None:
+    outcomes = _accept(ingest, _body(), _body(team="another-team"))
+    assert [o.status for o in outcomes] == [Status.ACCEPTED, Status.CONFLICT]
+    assert len(sink.on(TOPICS.source(EventKind.CONTACT))) == 1
+
+
+@pytest.mark.asyncio
+async def test_concurrent_requests_publish_an_event_once(codec: AvroCodec) -> None:
+    """Two callers with the same event id at once: one publishes, the other learns its fate."""
+    gate = threading.Event()
+
+    class SlowSink(MemorySink):
+        def add(self, topic: str, key: bytes, value: bytes, headers=()):  # type: ignore[no-untyped-def]
+            if topic == TOPICS.source(EventKind.CONTACT):
+                gate.wait(5)
+            return super().add(topic, key, value, headers)
+
+    sink, ledger = SlowSink(), MemoryLedger()
+    ingest = Ingest(codec, TOPICS, sink, ledger=ledger)
+    agency = _contact().agency
+    same = [_submission(_body())]
+    other = [_submission(_body(team="another-team"))]
+    first = asyncio.create_task(
+        ingest.accept_async(EventKind.CONTACT, same, agency=agency, connector="a")
+    )
+    await asyncio.sleep(0.2)  # the first is now in flight, held at the gate
+    second = asyncio.create_task(
+        ingest.accept_async(EventKind.CONTACT, same, agency=agency, connector="b")
+    )
+    third = await ingest.accept_async(EventKind.CONTACT, other, agency=agency, connector="c")
+    gate.set()
+    answers = [(await first)[0].status, (await second)[0].status, third[0].status]
+    assert answers == [Status.ACCEPTED, Status.REPEAT, Status.CONFLICT]
+    assert len(sink.on(TOPICS.source(EventKind.CONTACT))) == 1
