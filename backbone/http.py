@@ -9,11 +9,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
@@ -56,13 +56,17 @@ def _worker_ready(app: BackboneApp) -> bool:
     return bool(app.started and not app.should_stop and not app.rebalancing)
 
 
-def build_api(sources: HealthSources, metrics: CollectorRegistry) -> FastAPI:
+def build_api(
+    sources: HealthSources, metrics: CollectorRegistry, routers: Sequence[APIRouter] = ()
+) -> FastAPI:
     """The backbone's HTTP API: health, metrics, and the routes of the packages."""
     api = FastAPI(
         title="Relational Backbone",
         summary="Event-driven integration backbone for relational public services",
         version="0.1.0",
     )
+    for router in routers:
+        api.include_router(router)
 
     @api.get("/healthz", tags=["operations"])
     async def healthz() -> JSONResponse:

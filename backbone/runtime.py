@@ -6,7 +6,7 @@ contracts in ``schemas``.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass
 from uuid import UUID
 
@@ -16,6 +16,7 @@ from faust.contrib.asgi import serve_asgi
 from backbone.broker import EmbeddedBroker
 from backbone.http import HealthSources, build_api
 from backbone.settings import Settings
+from connectors.http import ingest_router
 from connectors.ingest import Ingest
 from connectors.ledger import AcceptedEvent, Ledger
 from connectors.producer import KafkaSink, ProducerSettings
@@ -40,6 +41,16 @@ def schema_registry(settings: Settings) -> SchemaRegistry:
 def codec_for(settings: Settings) -> AvroCodec:
     """The Avro codec over the configured registry."""
     return AvroCodec(schema_registry(settings), Catalog.load())
+
+
+def agency_authenticator(settings: Settings) -> Callable[[str], str | None]:
+    """Bearer token to agency id, for the ingest routes."""
+
+    def authenticate(token: str) -> str | None:
+        agency = settings.agency_for_token(token)
+        return agency.id if agency else None
+
+    return authenticate
 
 
 class StoreLedger(Ledger):
@@ -117,6 +128,10 @@ def assemble(settings: Settings, broker: EmbeddedBroker | None = None) -> Backbo
     journal.register(app, Decoder(codec, kafka.topics, dead_letters), store)
     ingest = ingest_for(settings, store, brokers)
     embedded_alive = (lambda: broker.alive) if broker else None
-    api = build_api(HealthSources(app, store, brokers, embedded_alive), ingest.metrics.registry)
+    api = build_api(
+        HealthSources(app, store, brokers, embedded_alive),
+        ingest.metrics.registry,
+        [ingest_router(ingest, agency_authenticator(settings))],
+    )
     serve_asgi(app, api, host=settings.http_host, port=settings.http_port)
     return Backbone(settings, broker, app, store, ingest, api)

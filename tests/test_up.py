@@ -18,7 +18,9 @@ import psutil
 import pytest
 
 from backbone.broker import free_loopback_port
+from streams.store import Store
 from tests.fixtures.kafka import KafkaCluster
+from tests.samples import sample_events
 
 _READY_TIMEOUT = 30.0
 _STOP_TIMEOUT = 15.0
@@ -167,5 +169,32 @@ def test_up_uses_the_given_bootstrap(start_up, kafka_cluster: KafkaCluster) -> N
     assert health["broker"]["embedded"] is False  # type: ignore[index]
     assert health["broker"]["bootstrap"] == [kafka_cluster.bootstrap]  # type: ignore[index]
     assert not any("tansu" in " ".join(c.cmdline()) for c in running.descendants())
+    running.process.send_signal(signal.SIGINT)
+    assert running.process.wait(_STOP_TIMEOUT) == 0
+
+
+def test_an_event_posted_over_http_reaches_the_journal(start_up, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The whole path: HTTP ingest, the embedded broker, the journal agent, the SQL store."""
+    contact = sample_events()[1]
+    config = tmp_path / "backbone.yaml"
+    config.write_text(f"agencies:\n  - id: {contact.agency}\n    token: dev-token\n")
+    running = start_up("--config", str(config))
+    _wait_healthy(running)
+    for _ in range(2):  # the second is a repeat: accepted, recorded once
+        request = urllib.request.Request(
+            running.url + "/v1/events/contact",
+            data=contact.model_dump_json().encode(),
+            headers={"Authorization": "Bearer dev-token", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 202
+            assert json.loads(response.read())["event_id"] == str(contact.event_id)
+    with Store.open(f"sqlite:///{tmp_path / '.backbone' / 'backbone.db'}") as store:
+        deadline = time.monotonic() + _READY_TIMEOUT
+        while store.journal.get(contact.event_id) is None:
+            assert time.monotonic() < deadline, running.output()
+            time.sleep(0.1)
+        assert store.journal.count() == 1
+        assert store.accepted.count() == 1
     running.process.send_signal(signal.SIGINT)
     assert running.process.wait(_STOP_TIMEOUT) == 0
