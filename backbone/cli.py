@@ -8,6 +8,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from backbone.commands import dlq, outbox, publish
+from backbone.commands.connecting import ConfigOption
 from backbone.settings import Settings, load_settings
 from schemas.catalog import Catalog
 from schemas.errors import BackboneError
@@ -21,16 +23,13 @@ app = typer.Typer(
 )
 schemas_app = typer.Typer(help="The Avro contracts and the schema registry.", no_args_is_help=True)
 app.add_typer(schemas_app, name="schemas")
+app.command()(publish.publish)
+app.add_typer(outbox.app, name="outbox")
+app.add_typer(dlq.app, name="dlq")
 
 console = Console()
 errors = Console(stderr=True)
 
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config", help="YAML configuration file (or BACKBONE_CONFIG).", show_default=False
-    ),
-]
 SchemasOption = Annotated[
     Path | None,
     typer.Option("--schemas", help="Folder of .avsc contracts [default: the installed ones]."),

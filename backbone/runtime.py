@@ -7,7 +7,7 @@ contracts in ``schemas``.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from uuid import UUID
 
 from fastapi import FastAPI
@@ -63,7 +63,13 @@ class StoreLedger(Ledger):
         return self._accepted.fingerprints(event_ids)
 
     def record(self, accepted: Sequence[AcceptedEvent]) -> None:
-        self._accepted.record_many([AcceptedEntry(**asdict(event)) for event in accepted])
+        # A shallow copy of the fields: asdict would deep-copy every payload.
+        self._accepted.record_many(
+            [
+                AcceptedEntry(**{f.name: getattr(event, f.name) for f in fields(event)})
+                for event in accepted
+            ]
+        )
 
 
 def ingest_for(settings: Settings, store: Store, brokers: Sequence[str]) -> Ingest:

@@ -105,7 +105,7 @@ def start_up(tmp_path: Path) -> Iterator[object]:
 
 def test_up_on_embedded_defaults_answers_healthz_and_stops_on_ctrl_c(start_up) -> None:  # type: ignore[no-untyped-def]
     running = start_up()
-    seconds = _wait_healthy(running)
+    _wait_healthy(running)
     status, health = running.get("/healthz")
     assert status == 200
     assert health["broker"] == {
@@ -131,7 +131,6 @@ def test_up_on_embedded_defaults_answers_healthz_and_stops_on_ctrl_c(start_up) -
     assert _all_gone(children), "a process outlived backbone up"
     assert not (running.log.parent / ".backbone" / "run.json").exists()
     assert "Relational Backbone is up" in running.output()
-    print(f"/healthz 200 after {seconds:.1f}s")
 
 
 def test_sigterm_stops_everything(start_up) -> None:  # type: ignore[no-untyped-def]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -10,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from backbone import running
+from backbone.commands.connecting import BootstrapOption, ConfigOption
 from backbone.runtime import ingest_for
 from backbone.settings import Settings, load_settings
 from connectors.deadletters import StoredLetter, read_letters, replay
@@ -20,12 +20,6 @@ app = typer.Typer(help="Dead letters: what failed, where, and why; replay after 
 console = Console()
 errors = Console(stderr=True)
 
-ConfigOption = Annotated[
-    Path | None, typer.Option("--config", help="YAML configuration file (or BACKBONE_CONFIG).")
-]
-BootstrapOption = Annotated[
-    str | None, typer.Option(help="Kafka HOST:PORT [default: configured, or the running up].")
-]
 ConnectorOption = Annotated[
     str | None, typer.Option(help="Only letters from this connector (http, file, journal, ...).")
 ]

@@ -10,7 +10,7 @@ import pytest
 from kafka import KafkaConsumer
 from typer.testing import CliRunner
 
-from backbone.commands.dlq import app
+from backbone.cli import app
 from backbone.runtime import codec_for, ingest_for
 from backbone.settings import load_settings
 from connectors.deadletters import read_letters
@@ -50,7 +50,7 @@ def _invalid_contact() -> bytes:
 
 
 def _cli(env: dict[str, str], *args: str):  # type: ignore[no-untyped-def]
-    return runner.invoke(app, list(args), env=env)
+    return runner.invoke(app, ["dlq", *args], env=env)
 
 
 def test_list_and_replay_both_kinds_of_letter(
