@@ -246,23 +246,46 @@ class Ingest:
         batch.outcomes[index] = outcome
         self._count_rejected(batch, outcome.status)
         detail = "; ".join(f"{error.loc}: {error.msg}" for error in outcome.errors)
+        message = f"{outcome.status}: {detail or 'event id accepted with another body'}"
+        error_class = InvalidEventError.__name__ if outcome.errors else "ConflictingEventError"
+        source = self._topics.source(batch.kind)
+        dead = self._send_letter(source, item, batch.connector, error_class, message)
+        if dead is not None:
+            batch.dead.append(dead)
+            self.metrics.dead_lettered.labels(batch.agency, batch.kind.value, batch.connector).inc()
+
+    def dead_letter(
+        self, item: Submission, *, source: str, agency: str, connector: str, why: FieldError
+    ) -> None:
+        """Dead-letter bytes that never became an event of any kind (an unknown kind, say).
+
+        ``source`` says where they came from (e.g. ``outbox:cases.outbox``); blocks until
+        the broker has the letter.
+        """
+        message = f"{Status.INVALID}: {why.loc}: {why.msg}"
+        dead = self._send_letter(source, item, connector, InvalidEventError.__name__, message)
+        if dead is not None:
+            dead.result(self._ack_timeout)
+            self.metrics.dead_lettered.labels(agency, "(unknown)", connector).inc()
+
+    def _send_letter(
+        self, source: str, item: Submission, connector: str, error_class: str, message: str
+    ) -> Delivery | None:
         letter = DeadLetter(
-            source_topic=self._topics.source(batch.kind),
+            source_topic=source,
             source_partition=-1,
             source_offset=item.position,
-            connector=batch.connector,
-            error_class=InvalidEventError.__name__ if outcome.errors else "ConflictingEventError",
-            error_message=f"{outcome.status}: {detail or 'event id accepted with another body'}",
+            connector=connector,
+            error_class=error_class,
+            error_message=message,
             attempts=item.previous.attempts + 1 if item.previous else 1,
             first_failure=item.previous.first_failure if item.previous else datetime.now(UTC),
         )
         try:
-            dead = self.sink.add(self._topics.dead_letters, b"", item.raw, letter.headers())
+            return self.sink.add(self._topics.dead_letters, b"", item.raw, letter.headers())
         except PublishError as exc:
             log.error("dead letter not sent: %s", exc)
-            return
-        batch.dead.append(dead)
-        self.metrics.dead_lettered.labels(batch.agency, batch.kind.value, batch.connector).inc()
+            return None
 
     def _settle(self, batch: _Batch, errors: Sequence[BaseException | None]) -> None:
         """Record what the broker acknowledged, then tell waiting repeats how it went."""

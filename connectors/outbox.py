@@ -19,8 +19,9 @@ The table (reflected, so its other columns and its types are the agency's busine
 Each batch reads up to N unpublished rows by ``id`` and hands each run of consecutive rows
 of one kind to the ingest. Rows accepted, or repeats of rows accepted before, are marked
 published (one transaction per batch). A refused row (invalid, conflict, forbidden, or of
-an unknown kind) is dead-lettered by the ingest (except an unknown kind, which has no
-topic) and marked published with its ``error``, so that one bad row never blocks the queue.
+an unknown kind) is dead-lettered by the ingest (an unknown kind with source
+``outbox:<table>``) and marked published with its ``error``, so that one bad row never
+blocks the queue.
 If the broker does not acknowledge a row, nothing from it on is marked: the relay backs
 off and retries from that row, so order is kept.
 
@@ -234,8 +235,16 @@ class OutboxRelay:
         try:
             kind = EventKind(kind_value)
         except ValueError:
-            unknown = (FieldError("kind", "not an event kind"),)
-            return [Outcome(Status.INVALID, None, unknown) for _ in rows]
+            unknown = FieldError("kind", "not an event kind")
+            for row in rows:
+                self._ingest.dead_letter(
+                    Submission(*_body_and_raw(row.payload), position=row.id),
+                    source=f"outbox:{self._table.name}",
+                    agency=self._agency,
+                    connector=CONNECTOR,
+                    why=unknown,
+                )
+            return [Outcome(Status.INVALID, None, (unknown,)) for _ in rows]
         submissions = [Submission(*_body_and_raw(row.payload), position=row.id) for row in rows]
         try:
             return self._ingest.accept(kind, submissions, agency=self._agency, connector=CONNECTOR)

@@ -153,10 +153,14 @@ def test_refused_rows_are_dead_lettered_marked_and_block_nothing(
     assert "vanished" not in str(found[2][1])
     assert found[3][1] == "forbidden: agency: not the agency publishing through this connector"
     assert found[4][1] == "invalid: kind: not an event kind"
-    (letter,) = memory.sink.on(TOPICS.dead_letters)
-    assert letter.value == invalid[2].encode()
-    headers = DeadLetter.from_headers(list(letter.headers))
+    invalid_letter, unknown_letter = memory.sink.on(TOPICS.dead_letters)
+    assert invalid_letter.value == invalid[2].encode()
+    headers = DeadLetter.from_headers(list(invalid_letter.headers))
     assert (headers.connector, headers.source_offset) == ("outbox", 2)
+    unknown = DeadLetter.from_headers(list(unknown_letter.headers))
+    assert unknown_letter.value == b"{}"
+    assert (unknown.source_topic, unknown.source_offset) == ("outbox:outbox", 4)
+    assert unknown.error_message == "invalid: kind: not an event kind"
 
 
 def test_an_unacknowledged_row_stops_the_batch_and_order_is_kept(
