@@ -315,6 +315,19 @@ class Handoff(ContractModel):
 
 
 #: The events agencies publish, one per :class:`~schemas.topics.EventKind`.
+class PersonEvent(ContractModel):
+    """An agency event after identity resolution, with no personal identifiers left in it."""
+
+    person_key: Id
+    event: Referral | Contact | VolunteerAction | ConsentChange | HandoffUpdate | ErasureRequest
+
+    @classmethod
+    def of(cls, person_key: str, event: AgencyEvent) -> PersonEvent:
+        """``event`` for ``person_key``, its person reference reduced to the local id."""
+        scrubbed = event.model_copy(update={"person": PersonRef(local_id=event.person.local_id)})
+        return cls(person_key=person_key, event=scrubbed)
+
+
 AGENCY_EVENTS: Final[tuple[type[AgencyEvent], ...]] = (
     Referral,
     Contact,
@@ -325,7 +338,7 @@ AGENCY_EVENTS: Final[tuple[type[AgencyEvent], ...]] = (
 )
 
 #: Records that travel as whole messages, each under its own registry subject.
-MESSAGES: Final[tuple[type[ContractModel], ...]] = (*AGENCY_EVENTS, Alert, Handoff)
+MESSAGES: Final[tuple[type[ContractModel], ...]] = (*AGENCY_EVENTS, Alert, Handoff, PersonEvent)
 
 #: Every class that has an ``.avsc`` of the same name; the catalog pairs them at load.
 NAMED_TYPES: Final[tuple[type[ContractModel] | type[StrEnum], ...]] = (

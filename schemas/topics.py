@@ -77,6 +77,20 @@ class Topics:
         return f"{self.prefix}.handoffs"
 
     @property
+    def identity_queue(self) -> str:
+        """Accepted events awaiting identity resolution.
+
+        One partition, so that a single matcher sees every person: matching against half
+        of the people would split one person into two.
+        """
+        return f"{self.prefix}.identity-queue"
+
+    @property
+    def person_events(self) -> str:
+        """Events after identity resolution, keyed by person key, identifiers removed."""
+        return f"{self.prefix}.person-events"
+
+    @property
     def dead_letters(self) -> str:
         """Anything that failed validation or decoding, with its original bytes."""
         return f"{self.prefix}.dead-letters"
@@ -90,5 +104,13 @@ class Topics:
 
     def specs(self) -> list[TopicSpec]:
         """Every topic the contracts name, for pre-creation and deployment checks."""
-        names = [*self.sources.values(), self.alerts, self.handoffs, self.dead_letters]
-        return [TopicSpec(name, self.partitions) for name in names]
+        names = [
+            *self.sources.values(),
+            self.person_events,
+            self.alerts,
+            self.handoffs,
+            self.dead_letters,
+        ]
+        return [TopicSpec(name, self.partitions) for name in names] + [
+            TopicSpec(self.identity_queue, 1)
+        ]

@@ -29,6 +29,7 @@ from schemas.models import (
     HandoffUpdate,
     HandoffUpdateStatus,
     Need,
+    PersonEvent,
     PersonRef,
     PlaceRef,
     Referral,
@@ -193,6 +194,11 @@ def sample_handoff() -> Handoff:
     )
 
 
-def sample_messages() -> list[AgencyEvent | Alert | Handoff]:
+def sample_person_event() -> PersonEvent:
+    """A contact after identity resolution."""
+    return PersonEvent.of("pk-3f9a1c2e", sample_contact())
+
+
+def sample_messages() -> list[AgencyEvent | Alert | Handoff | PersonEvent]:
     """Every record that travels as a message, in the order of ``schemas.models.MESSAGES``."""
-    return [*sample_events(), sample_alert(), sample_handoff()]
+    return [*sample_events(), sample_alert(), sample_handoff(), sample_person_event()]

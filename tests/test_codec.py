@@ -17,10 +17,16 @@ from pydantic import BaseModel, create_model
 from schemas.catalog import Catalog
 from schemas.codec import AvroCodec
 from schemas.errors import ContractError, MalformedEventError, SchemaRegistryError
-from schemas.models import Contact, Referral
+from schemas.models import MESSAGES, Contact, PersonEvent, PersonRef, Referral
 from schemas.registry import EmbeddedSchemaRegistry
 from schemas.types import record_subject
-from tests.samples import sample_alert, sample_contact, sample_messages, sample_referral
+from tests.samples import (
+    sample_alert,
+    sample_contact,
+    sample_events,
+    sample_messages,
+    sample_referral,
+)
 
 CATALOG = Catalog.load()
 REASONS = {
@@ -219,11 +225,11 @@ def test_only_models_of_the_catalog_are_encoded(codec: AvroCodec) -> None:
 
 @pytest.fixture(scope="module")
 def shared_codec(tmp_path_factory: pytest.TempPathFactory) -> AvroCodec:
-    """A codec whose registry holds one schema per message, under ids 1 to 8."""
+    """A codec whose registry holds one schema per message, under ids 1 to len(MESSAGES)."""
     registry = EmbeddedSchemaRegistry(tmp_path_factory.mktemp("codec") / "registry.sqlite")
     codec = AvroCodec(registry, CATALOG)
     headers = {codec.encode(model)[:5] for model in sample_messages()}
-    assert headers == {_header(schema_id) for schema_id in range(1, 9)}
+    assert headers == {_header(schema_id) for schema_id in range(1, len(MESSAGES) + 1)}
     return codec
 
 
@@ -258,3 +264,14 @@ def test_corrupted_messages_raise_nothing_but_malformed_event_error(
     for position, value in flips:
         data[position % len(data)] = value
     _decodes_or_is_malformed(shared_codec, bytes(data))
+
+
+def test_person_events_keep_their_kind_and_lose_identifiers(tmp_path: Path) -> None:
+    """Each kind in the PersonEvent union decodes as itself, with only the local id left."""
+    codec = AvroCodec(EmbeddedSchemaRegistry(tmp_path / "registry.sqlite"))
+    for event in sample_events():
+        wrapped = PersonEvent.of("p-key", event)
+        decoded = codec.decode_as(codec.encode(wrapped), PersonEvent)
+        assert type(decoded.event) is type(event)
+        assert decoded.event.person == PersonRef(local_id=event.person.local_id)
+        assert decoded.event.model_copy(update={"person": event.person}) == event
