@@ -131,7 +131,10 @@ def assemble(settings: Settings, broker: EmbeddedBroker | None = None) -> Backbo
     store = Store.open(settings.database_url)
     codec = codec_for(settings)
     dead_letters = DeadLetters(dead_letter_topic(app, kafka.topics), connector="journal")
-    journal.register(app, Decoder(codec, kafka.topics, dead_letters), store)
+    identity_queue = app.topic(
+        kafka.topics.identity_queue, key_serializer="raw", value_serializer="raw"
+    )
+    journal.register(app, Decoder(codec, kafka.topics, dead_letters), store, identity_queue)
     ingest = ingest_for(settings, store, brokers)
     embedded_alive = (lambda: broker.alive) if broker else None
     api = build_api(

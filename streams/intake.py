@@ -32,6 +32,9 @@ class Intake:
     topic: str
     partition: int
     offset: int
+    #: The message as it came, to pass on unchanged.
+    key: bytes | None
+    value: bytes
 
 
 class DeadLetters:
@@ -112,5 +115,15 @@ class Decoder:
             except (MalformedEventError, KeyError) as exc:
                 await self._dead_letters.send(message, exc)
                 continue
-            decoded.append(Intake(kind, value, message.topic, message.partition, message.offset))
+            decoded.append(
+                Intake(
+                    kind,
+                    value,
+                    message.topic,
+                    message.partition,
+                    message.offset,
+                    message.key,
+                    message.value,
+                )
+            )
         return decoded

@@ -1,9 +1,11 @@
-"""The journal agent: every accepted agency event, recorded once in the SQL store.
+"""The journal agent: every accepted agency event, recorded once, then passed on.
 
 The embedded broker keeps nothing across a restart and Kafka's retention is finite, so the
 journal is where accepted events outlive the broker: views are rebuilt from it. Writes are
 idempotent on ``event_id``, so at-least-once delivery (a replay after a crash) changes
-nothing. A store outage stalls the stream and retries rather than dropping events.
+nothing. A store outage stalls the stream and retries rather than dropping events. Once
+recorded, each event goes on, as it came, to the identity queue: what is resolved is
+always already durable.
 """
 
 from __future__ import annotations
@@ -55,8 +57,12 @@ async def record(store: Store, entries: Sequence[JournalEntry]) -> int:
             delay = min(delay * 2, _RETRY_CAP)
 
 
-def register(app: BackboneApp, decoder: Decoder, store: Store) -> Any:
-    """Add the journal agent to ``app``; it reads every source topic."""
+def register(app: BackboneApp, decoder: Decoder, store: Store, onward: Any | None = None) -> Any:
+    """Add the journal agent to ``app``; it reads every source topic.
+
+    ``onward`` is the channel recorded events are passed to (the identity queue); None
+    records them only.
+    """
     sources = app.topic(
         *app.topics_config.sources.values(), key_serializer="raw", value_serializer="raw"
     )
@@ -64,7 +70,12 @@ def register(app: BackboneApp, decoder: Decoder, store: Store) -> Any:
     async def journal(stream: Any) -> AsyncIterator[int]:
         async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN):
             decoded = await decoder.decode(events)
-            if decoded:
-                yield await record(store, [journal_entry(intake) for intake in decoded])
+            if not decoded:
+                continue
+            recorded = await record(store, [journal_entry(intake) for intake in decoded])
+            if onward is not None:
+                for intake in decoded:
+                    await onward.send(key=intake.key, value=intake.value)
+            yield recorded
 
     return app.agent(sources, name="journal", concurrency=1)(journal)

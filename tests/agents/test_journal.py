@@ -25,7 +25,7 @@ from streams.app import BackboneApp, StreamsConfig, create_app
 from streams.intake import DeadLetters, Decoder
 from streams.store import Store
 from tests.fixtures.kafka import KafkaCluster
-from tests.fixtures.streams import AgentHarness, Published, run_agent, until
+from tests.fixtures.streams import AgentHarness, Outputs, Published, run_agent, until
 from tests.samples import sample_events
 
 pytestmark = pytest.mark.asyncio
@@ -84,9 +84,10 @@ async def harness(
         )
     )
 
-    def build(target_app: BackboneApp, dead_letter_target: object) -> object:
-        dead_letters = DeadLetters(dead_letter_target, connector="journal")
-        return journal.register(target_app, Decoder(codec, app_topics, dead_letters), store)
+    def build(target_app: BackboneApp, output: Outputs) -> object:
+        dead_letters = DeadLetters(output(app_topics.dead_letters), connector="journal")
+        decoder = Decoder(codec, app_topics, dead_letters)
+        return journal.register(target_app, decoder, store, output(app_topics.identity_queue))
 
     async with run_agent(mode, app, build, bootstrap) as running:
         yield running
@@ -122,6 +123,9 @@ async def test_every_event_kind_reaches_the_agent_field_for_field(
         decoded = MODEL_OF_KIND[kind].model_validate_json(entry.payload)
         assert decoded == event
         assert decoded.model_dump() == event.model_dump()
+    # Recorded, each event goes on unchanged to identity resolution.
+    passed_on = await harness.read(app_topics.identity_queue, len(events))
+    assert sorted(value for _, value, _ in passed_on) == sorted(v for _, _, v, *_ in messages)
 
 
 async def test_a_replay_records_nothing_twice(
