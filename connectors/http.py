@@ -24,6 +24,7 @@ a batch with 503 items, sends the same events again later.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
@@ -36,7 +37,7 @@ from pydantic import BaseModel
 from pydantic_core import from_json
 from starlette.requests import ClientDisconnect
 
-from connectors.errors import PublishError
+from connectors.errors import FieldError, PublishError
 from connectors.ingest import Ingest, Outcome, Status, Submission
 from connectors.refusals import refusal_errors
 from schemas.errors import SchemaRegistryError
@@ -187,7 +188,21 @@ def _batch_endpoint(
 ) -> _Endpoint:
     async def publish_batch(request: Request) -> Response:
         agency = _agency(request, authenticate)
-        items = _array(await _body(request, limit), max_batch)
+        raw = await _body(request, limit)
+        try:
+            items = _array(raw, max_batch)
+        except _RefusedError as refused:
+            if refused.status == 422:  # bad JSON, or not an array: keep what was sent
+                why = FieldError(refused.problem.loc, refused.problem.msg)
+                await asyncio.to_thread(
+                    ingest.dead_letter,
+                    Submission(raw, raw),
+                    source=ingest.topics.source(kind),
+                    agency=agency,
+                    connector=CONNECTOR,
+                    why=why,
+                )
+            raise
         # from_json yields no lone surrogates and no ints json.dumps cannot print, and ASCII
         # output always encodes: re-serialising a parsed item cannot fail.
         raws = [json.dumps(item, separators=(",", ":")).encode() for item in items]

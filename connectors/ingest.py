@@ -118,7 +118,8 @@ class Ingest:
     ) -> None:
         #: The Avro codec events are encoded with.
         self.codec = codec
-        self._topics = topics
+        #: The topic names events and dead letters are published under.
+        self.topics = topics
         #: Where accepted events and dead letters are published.
         self.sink = sink
         self._ledger = ledger
@@ -218,7 +219,7 @@ class Ingest:
         return fresh
 
     def _send(self, batch: _Batch, index: int, event: AgencyEvent, fingerprint: str) -> None:
-        topic = self._topics.source(batch.kind)
+        topic = self.topics.source(batch.kind)
         key = f"{event.agency}:{event.person.local_id}".encode()
         try:
             value = self.codec.encode(event)
@@ -248,7 +249,7 @@ class Ingest:
         detail = "; ".join(f"{error.loc}: {error.msg}" for error in outcome.errors)
         message = f"{outcome.status}: {detail or 'event id accepted with another body'}"
         error_class = InvalidEventError.__name__ if outcome.errors else "ConflictingEventError"
-        source = self._topics.source(batch.kind)
+        source = self.topics.source(batch.kind)
         dead = self._send_letter(source, item, batch.connector, error_class, message)
         if dead is not None:
             batch.dead.append(dead)
@@ -282,7 +283,7 @@ class Ingest:
             first_failure=item.previous.first_failure if item.previous else datetime.now(UTC),
         )
         try:
-            return self.sink.add(self._topics.dead_letters, b"", item.raw, letter.headers())
+            return self.sink.add(self.topics.dead_letters, b"", item.raw, letter.headers())
         except PublishError as exc:
             log.error("dead letter not sent: %s", exc)
             return None

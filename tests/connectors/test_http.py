@@ -229,6 +229,21 @@ async def test_invalid_event_is_422_naming_every_field_without_values(
     assert backend.events(EventKind.CONTACT, codec) == []
 
 
+@pytest.mark.parametrize("raw", [b'[{"event_id": "SECRET', b'{"not": "an array"}'])
+async def test_a_batch_body_that_is_no_array_is_422_and_dead_lettered(
+    client: httpx.AsyncClient, backend: Backend, raw: bytes
+) -> None:
+    response = await client.post(
+        "/v1/events/contact:batch", content=raw, headers=bearer("nhs-trust")
+    )
+    assert response.status_code == 422
+    ((value, letter),) = backend.dead_letters()
+    assert value == raw
+    assert letter.connector == "http"
+    assert letter.source_topic == backend.topics.source(EventKind.CONTACT)
+    assert "SECRET" not in letter.error_message
+
+
 async def test_malformed_json_is_422_and_dead_lettered(
     client: httpx.AsyncClient, backend: Backend
 ) -> None:
