@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from backbone.commands import dlq, outbox, publish
+from backbone.commands import dlq, identity, outbox, publish
 from backbone.commands.connecting import ConfigOption
 from backbone.settings import Settings, load_settings
 from schemas.catalog import Catalog
@@ -26,6 +26,7 @@ app.add_typer(schemas_app, name="schemas")
 app.command()(publish.publish)
 app.add_typer(outbox.app, name="outbox")
 app.add_typer(dlq.app, name="dlq")
+app.add_typer(identity.app, name="identity")
 
 console = Console()
 errors = Console(stderr=True)
