@@ -24,3 +24,17 @@ def test_ingest_benchmark_runs_quick() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     for path in ("bare kafka-python producer", "HTTP batch", "file drop", "outbox relay"):
         assert path in result.stdout
+
+
+def test_identity_benchmark_runs_quick() -> None:
+    result = subprocess.run(  # noqa: S603 - our own module
+        [sys.executable, "-m", "bench.identity", "--quick"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    for name in ("link", "dedup", "hard", "baseline"):
+        assert name in result.stdout
