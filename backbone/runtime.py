@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, fields
+from typing import Any
 from uuid import UUID
 
 from fastapi import FastAPI
@@ -15,6 +16,7 @@ from faust.contrib.asgi import serve_asgi
 
 from backbone.broker import EmbeddedBroker
 from backbone.http import HealthSources, build_api
+from backbone.keys import KEY_FILE, installation_secret
 from backbone.settings import Settings
 from connectors.http import ingest_router
 from connectors.ingest import Ingest
@@ -24,7 +26,7 @@ from schemas.catalog import Catalog
 from schemas.codec import AvroCodec
 from schemas.registry import ConfluentSchemaRegistry, EmbeddedSchemaRegistry, SchemaRegistry
 from schemas.topics import TopicSpec
-from streams.agents import journal
+from streams.agents import identity, journal
 from streams.app import BackboneApp, StreamsConfig, create_app
 from streams.intake import DeadLetters, Decoder, dead_letter_topic
 from streams.store import AcceptedEntry, Store
@@ -109,6 +111,11 @@ class Backbone:
         self.store.close()
 
 
+def _raw_topic(app: BackboneApp, name: str) -> Any:
+    """A topic whose keys and values are bytes the agents encode themselves."""
+    return app.topic(name, key_serializer="raw", value_serializer="raw")
+
+
 def assemble(settings: Settings, broker: EmbeddedBroker | None = None) -> Backbone:
     """Build the backbone described by ``settings``; an embedded ``broker`` must be started."""
     kafka = settings.kafka
@@ -131,10 +138,19 @@ def assemble(settings: Settings, broker: EmbeddedBroker | None = None) -> Backbo
     store = Store.open(settings.database_url)
     codec = codec_for(settings)
     dead_letters = DeadLetters(dead_letter_topic(app, kafka.topics), connector="journal")
-    identity_queue = app.topic(
-        kafka.topics.identity_queue, key_serializer="raw", value_serializer="raw"
-    )
+    identity_queue = _raw_topic(app, kafka.topics.identity_queue)
     journal.register(app, Decoder(codec, kafka.topics, dead_letters), store, identity_queue)
+    identities = store.identity
+    identity.register(
+        app,
+        codec=codec,
+        matcher=identity.restored_matcher(
+            installation_secret(settings.data_dir / KEY_FILE), identities
+        ),
+        identities=identities,
+        person_events=_raw_topic(app, kafka.topics.person_events),
+        dead_letters=DeadLetters(dead_letter_topic(app, kafka.topics), connector="identity"),
+    )
     ingest = ingest_for(settings, store, brokers)
     embedded_alive = (lambda: broker.alive) if broker else None
     api = build_api(

@@ -27,7 +27,7 @@ def test_ingest_benchmark_runs_quick() -> None:
 
 
 def test_identity_benchmark_runs_quick() -> None:
-    result = subprocess.run(  # noqa: S603 - our own module
+    result = subprocess.run(
         [sys.executable, "-m", "bench.identity", "--quick"],
         cwd=ROOT,
         capture_output=True,

@@ -16,8 +16,12 @@ from pathlib import Path
 
 import psutil
 import pytest
+from kafka import KafkaConsumer
 
 from backbone.broker import free_loopback_port
+from schemas.codec import AvroCodec
+from schemas.models import PersonEvent, PersonRef
+from schemas.registry import EmbeddedSchemaRegistry
 from streams.store import Store
 from tests.fixtures.kafka import KafkaCluster
 from tests.samples import sample_events
@@ -195,5 +199,29 @@ def test_an_event_posted_over_http_reaches_the_journal(start_up, tmp_path: Path)
             time.sleep(0.1)
         assert store.journal.count() == 1
         assert store.accepted.count() == 1
+    (person_event,) = _person_events(tmp_path / ".backbone", expected=1)
+    assert person_event.event.event_id == contact.event_id
+    assert person_event.event.person == PersonRef(local_id=contact.person.local_id)
     running.process.send_signal(signal.SIGINT)
     assert running.process.wait(_STOP_TIMEOUT) == 0
+
+
+def _person_events(data_dir: Path, expected: int) -> list[PersonEvent]:
+    """What identity resolution emitted, read from the running backbone's broker."""
+    bootstrap = json.loads((data_dir / "run.json").read_text())["bootstrap"]
+    codec = AvroCodec(EmbeddedSchemaRegistry(data_dir / "schemas.sqlite"))
+    consumer = KafkaConsumer(
+        "backbone.person-events",
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=int(_READY_TIMEOUT * 1000),
+    )
+    found: list[PersonEvent] = []
+    try:
+        for record in consumer:
+            found.append(codec.decode_as(record.value, PersonEvent))
+            if len(found) == expected:
+                break
+    finally:
+        consumer.close()
+    return found

@@ -13,8 +13,6 @@ identifiers a key came from. Production names a secret kept apart from the data.
 from __future__ import annotations
 
 import csv
-import os
-import secrets
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,15 +22,15 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
+from backbone.keys import KEY_FILE, installation_secret
 from streams.identity import IdentityError, IdentityRecord, Matcher
 from streams.identity.bulk import resolve_all
-from streams.identity.keys import MIN_SECRET_BYTES
 
 app = typer.Typer(help="Identity resolution: which person each agency's record is about.")
 console = Console()
 errors = Console(stderr=True)
 
-DEFAULT_KEY = Path(".backbone") / "identity.key"
+DEFAULT_KEY = Path(".backbone") / KEY_FILE
 FIELDS = (
     "agency",
     "local_id",
@@ -45,16 +43,6 @@ FIELDS = (
 )
 #: Rows between two progress-bar refreshes: redrawing per row would cost more than matching.
 _PROGRESS_EVERY = 1000
-
-
-def installation_secret(path: Path = DEFAULT_KEY) -> bytes:
-    """This installation's person-key secret, created (mode 0600) on first use."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "wb") as key_file:
-            key_file.write(secrets.token_bytes(MIN_SECRET_BYTES))
-    return path.read_bytes()
 
 
 def _records(rows: list[dict[str, str]]) -> Iterator[IdentityRecord]:
@@ -99,7 +87,7 @@ def resolve(
 ) -> None:
     """Give every record a person key, one record at a time in file order."""
     try:
-        secret = secret_file.read_bytes() if secret_file else installation_secret()
+        secret = secret_file.read_bytes() if secret_file else installation_secret(DEFAULT_KEY)
         rows = _read(input_csv)
         matcher = Matcher(secret)
     except (IdentityError, OSError) as exc:

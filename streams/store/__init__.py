@@ -1,24 +1,32 @@
 """The backbone's durable state in SQL: SQLite on one machine, PostgreSQL in production.
 
-It holds the event journal and the accepted-events ledger. Importing the package imports
-every table module, so that the migrations see the whole schema.
+It holds the event journal, the accepted-events ledger, the shared view and its read
+audit. Importing the package imports every table module, so that the migrations see the
+whole schema.
 """
 
 from streams.store.accepted import AcceptedEntry, AcceptedEvents
+from streams.store.audit import AuditEntry, ReadAudit
 from streams.store.engine import DEFAULT_URL, create_engine
 from streams.store.errors import StoreError
+from streams.store.identity import IdentityStore
 from streams.store.journal import EventJournal, JournalEntry
 from streams.store.migrate import migrate
 from streams.store.store import Store
+from streams.store.views import ViewStore
 
 __all__ = [
     "DEFAULT_URL",
     "AcceptedEntry",
     "AcceptedEvents",
+    "AuditEntry",
     "EventJournal",
+    "IdentityStore",
     "JournalEntry",
+    "ReadAudit",
     "Store",
     "StoreError",
+    "ViewStore",
     "create_engine",
     "migrate",
 ]

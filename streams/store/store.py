@@ -9,9 +9,12 @@ from sqlalchemy.engine import URL, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from streams.store.accepted import AcceptedEvents
+from streams.store.audit import ReadAudit
 from streams.store.engine import DEFAULT_URL, create_engine
+from streams.store.identity import IdentityStore
 from streams.store.journal import EventJournal
 from streams.store.migrate import upgrade
+from streams.store.views import ViewStore
 
 
 class Store:
@@ -25,6 +28,9 @@ class Store:
         self.engine = engine
         self.journal = EventJournal(engine)
         self.accepted = AcceptedEvents(engine)
+        self.views = ViewStore(engine)
+        self.audit = ReadAudit(engine)
+        self.identity = IdentityStore(engine)
 
     @classmethod
     def open(cls, url: str | URL = DEFAULT_URL) -> Store:

@@ -1,0 +1,134 @@
+"""The identity agent: every accepted event resolved to a pseudonymous person key.
+
+It reads the identity queue, which has one partition so that one matcher sees every person
+(matching against half of them would split people in two). Each event's person reference
+goes through the matcher; what the matcher learns is written to the identity store before
+anything is emitted, so a replay after a crash finds the same links and gives the same
+keys. Each event then goes on to the person-events topic, keyed by person key, with its
+identifiers removed: they stay in the identity store and nowhere else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from schemas.codec import AvroCodec
+from schemas.errors import MalformedEventError
+from schemas.models import AgencyEvent, PersonEvent
+from streams.app import BackboneApp
+from streams.identity import IdentityRecord, Matcher
+from streams.identity.matcher import Observation
+from streams.intake import DeadLetters
+from streams.store.identity import IdentityStore
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 500
+BATCH_WITHIN = 0.05
+_RETRY_CAP = 5.0
+
+
+def identity_record(event: AgencyEvent) -> IdentityRecord:
+    """The identifying part of an event's person reference."""
+    person = event.person
+    return IdentityRecord(
+        event.agency,
+        person.local_id,
+        person.given_name,
+        person.family_name,
+        person.birth_date.isoformat() if person.birth_date else None,
+        person.address,
+        person.postcode,
+        person.nhs_number,
+    )
+
+
+@dataclass
+class _Resolved:
+    events: list[PersonEvent] = field(default_factory=list)
+    observations: list[Observation] = field(default_factory=list)
+    reviews: list[tuple[str, list[tuple[str, float]]]] = field(default_factory=list)
+
+
+def resolve(matcher: Matcher, events: Sequence[AgencyEvent]) -> _Resolved:
+    """Resolve ``events`` in order: the person events, and what the store must keep."""
+    resolved = _Resolved()
+    for event in events:
+        record = identity_record(event)
+        resolution = matcher.resolve(record)
+        if resolution.observed:
+            resolved.observations.append(Observation(resolution.person_key, record))
+        if resolution.outcome == "review":
+            candidates = [(c.person_key, c.score) for c in resolution.candidates]
+            resolved.reviews.append((resolution.person_key, candidates))
+        resolved.events.append(PersonEvent.of(resolution.person_key, event))
+    return resolved
+
+
+def _persist(identities: IdentityStore, resolved: _Resolved) -> None:
+    identities.append(resolved.observations)
+    for person_key, candidates in resolved.reviews:
+        identities.add_review(person_key, candidates)
+
+
+async def persist(identities: IdentityStore, resolved: _Resolved) -> None:
+    """Keep what the matcher learnt, retrying while the store is unavailable."""
+    delay = 0.1
+    while True:
+        try:
+            await asyncio.to_thread(_persist, identities, resolved)
+            return
+        except Exception:
+            log.exception("identity store write failed; retrying in %.1fs", delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _RETRY_CAP)
+
+
+def register(
+    app: BackboneApp,
+    *,
+    codec: AvroCodec,
+    matcher: Matcher,
+    identities: IdentityStore,
+    person_events: Any,
+    dead_letters: DeadLetters,
+) -> Any:
+    """Add the identity agent to ``app``; ``matcher`` must hold the store's snapshot."""
+    queue = app.topic(
+        app.topics_config.identity_queue, key_serializer="raw", value_serializer="raw"
+    )
+
+    async def identity(stream: Any) -> AsyncIterator[int]:
+        async for batch in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN):
+            events: list[AgencyEvent] = []
+            for event in batch:
+                try:
+                    decoded = codec.decode(event.message.value)
+                    if not isinstance(decoded, AgencyEvent):
+                        raise MalformedEventError(
+                            "unexpected_record", f"{type(decoded).__name__} is no agency event"
+                        )
+                except MalformedEventError as exc:
+                    await dead_letters.send(event.message, exc)
+                    continue
+                events.append(decoded)
+            resolved = resolve(matcher, events)
+            await persist(identities, resolved)
+            for person_event in resolved.events:
+                await person_events.send(
+                    key=person_event.person_key.encode(), value=codec.encode(person_event)
+                )
+            yield len(resolved.events)
+
+    return app.agent(queue, name="identity", concurrency=1)(identity)
+
+
+def restored_matcher(secret: bytes, identities: IdentityStore) -> Matcher:
+    """A matcher holding everything the identity store knows."""
+    matcher = Matcher(secret)
+    matcher.restore(identities.snapshot())
+    return matcher

@@ -1,0 +1,166 @@
+"""The identity agent, in memory and on the real broker (one body, two runs)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from schemas.catalog import Catalog
+from schemas.codec import AvroCodec
+from schemas.models import AgencyEvent, Contact, PersonEvent, PersonRef
+from schemas.registry import EmbeddedSchemaRegistry
+from schemas.topics import Topics
+from streams.agents import identity
+from streams.app import BackboneApp, StreamsConfig, create_app
+from streams.intake import DeadLetters
+from streams.store import Store
+from streams.store.identity import IdentityStore
+from tests.fixtures.kafka import KafkaCluster
+from tests.fixtures.streams import AgentHarness, Outputs, run_agent
+from tests.samples import sample_contact
+
+pytestmark = pytest.mark.asyncio
+
+SECRET = b"a test secret of thirty-two bytes!"
+
+
+@pytest.fixture(params=["memory", pytest.param("kafka", marks=pytest.mark.kafka)])
+def mode(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def bootstrap(mode: str, request: pytest.FixtureRequest) -> str:
+    if mode == "memory":
+        return "127.0.0.1:9"
+    cluster: KafkaCluster = request.getfixturevalue("kafka_cluster")
+    return cluster.bootstrap
+
+
+@pytest.fixture
+def app_topics(mode: str, request: pytest.FixtureRequest) -> Topics:
+    if mode == "memory":
+        return Topics(prefix="memory", partitions=1)
+    topics: Topics = request.getfixturevalue("topics")
+    return topics
+
+
+@pytest.fixture
+def codec(tmp_path: Path) -> AvroCodec:
+    return AvroCodec(EmbeddedSchemaRegistry(tmp_path / "schemas.sqlite"), Catalog.load())
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    with Store.open(f"sqlite:///{tmp_path / 'backbone.db'}") as opened:
+        yield opened
+
+
+@pytest_asyncio.fixture
+async def harness(
+    mode: str, bootstrap: str, app_topics: Topics, codec: AvroCodec, store: Store, tmp_path: Path
+) -> AsyncIterator[AgentHarness]:
+    app: BackboneApp = create_app(
+        StreamsConfig(
+            brokers=(bootstrap,),
+            topics=app_topics,
+            app_id=app_topics.prefix,
+            data_dir=tmp_path,
+            session_timeout=2.0,
+            heartbeat_interval=0.5,
+            fetch_max_wait=0.1,
+        )
+    )
+    identities = IdentityStore(store.engine)
+
+    def build(target_app: BackboneApp, output: Outputs) -> object:
+        return identity.register(
+            target_app,
+            codec=codec,
+            matcher=identity.restored_matcher(SECRET, identities),
+            identities=identities,
+            person_events=output(app_topics.person_events),
+            dead_letters=DeadLetters(output(app_topics.dead_letters), connector="identity"),
+        )
+
+    async with run_agent(mode, app, build, bootstrap) as running:
+        yield running
+
+
+def _seen_by(agency: str, local_id: str, **person: object) -> Contact:
+    """The same older woman as three agencies record her."""
+    return sample_contact().model_copy(
+        update={
+            "event_id": uuid.uuid4(),
+            "agency": agency,
+            "occurred_at": datetime(2026, 3, 2, 10, tzinfo=UTC),
+            "person": PersonRef(local_id=local_id, **person),  # type: ignore[arg-type]
+        }
+    )
+
+
+def three_agencies() -> list[AgencyEvent]:
+    born = date(1941, 3, 9)
+    return [
+        _seen_by(
+            "council",
+            "c-88",
+            given_name="Margaret",
+            family_name="Okafor",
+            birth_date=born,
+            postcode="LS6 2AB",
+            nhs_number="9434765919",
+        ),
+        _seen_by(
+            "gp-surgery",
+            "g-1203",
+            given_name="Margaret",
+            family_name="Okafor",
+            birth_date=born,
+            nhs_number="943 476 5919",
+        ),
+        _seen_by(
+            "allotment-group",
+            "v-7",
+            given_name="Peggy",
+            family_name="Okafor",
+            birth_date=born,
+            postcode="LS6 2AB",
+            address="4 Elm Row",
+        ),
+    ]
+
+
+async def test_one_person_across_agencies_without_identifiers_on_the_way_out(
+    harness: AgentHarness, app_topics: Topics, codec: AvroCodec, store: Store
+) -> None:
+    events = three_agencies()
+    await harness.publish([(app_topics.identity_queue, b"k", codec.encode(e)) for e in events])
+    written = await harness.read(app_topics.person_events, len(events))
+    person_events = [codec.decode_as(value, PersonEvent) for _, value, _ in written]
+    assert {pe.person_key for pe in person_events} == {person_events[0].person_key}
+    assert {key for key, _, _ in written} == {person_events[0].person_key.encode()}
+    for person_event, event in zip(person_events, events, strict=True):
+        assert person_event.event.person == PersonRef(local_id=event.person.local_id)
+        assert person_event.event.event_id == event.event_id
+    kept = IdentityStore(store.engine).snapshot()
+    assert len(kept.observations) == len(events)
+    # A restarted worker rebuilds the same matcher: the same person, the same key.
+    again = identity.restored_matcher(SECRET, IdentityStore(store.engine))
+    assert (
+        again.resolve(identity.identity_record(events[2])).person_key == person_events[0].person_key
+    )
+
+
+async def test_what_is_no_agency_event_is_dead_lettered(
+    harness: AgentHarness, app_topics: Topics, codec: AvroCodec
+) -> None:
+    await harness.publish([(app_topics.identity_queue, b"k", b"\x00\x00")])
+    ((value, letter),) = await harness.dead_letters(1)
+    assert value == b"\x00\x00"
+    assert letter.connector == "identity"
