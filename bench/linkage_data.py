@@ -34,18 +34,11 @@ from pathlib import Path
 from faker import Faker
 from nicknames import NickNamer
 
+from streams.identity.records import IdentityRecord
+
 LOCALES = ("en_GB", "de_DE", "fr_FR", "es_ES", "it_IT", "nl_NL", "pl_PL", "pt_BR", "en_US")
-COLUMNS = (
-    "record_id",
-    "agency",
-    "local_id",
-    "given_name",
-    "family_name",
-    "birth_date",
-    "address",
-    "postcode",
-    "nhs_number",
-)
+#: The input columns of ``backbone identity resolve``.
+COLUMNS = ("record_id", *IdentityRecord._fields)
 #: Familiar forms in the other locales (the ``nicknames`` package covers English ones).
 NICKNAMES = {
     "alexander": ("Sasha", "Sascha"),

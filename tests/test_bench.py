@@ -11,10 +11,20 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.kafka
-def test_ingest_benchmark_runs_quick() -> None:
+@pytest.mark.parametrize(
+    ("module", "expected"),
+    [
+        pytest.param(
+            "bench.ingest",
+            ("bare kafka-python producer", "HTTP batch", "file drop", "outbox relay"),
+            marks=pytest.mark.kafka,
+        ),
+        ("bench.identity", ("link", "dedup", "hard", "baseline")),
+    ],
+)
+def test_benchmark_runs_quick(module: str, expected: tuple[str, ...]) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "bench.ingest", "--quick"],
+        [sys.executable, "-m", module, "--quick"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -22,19 +32,5 @@ def test_ingest_benchmark_runs_quick() -> None:
         timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    for path in ("bare kafka-python producer", "HTTP batch", "file drop", "outbox relay"):
-        assert path in result.stdout
-
-
-def test_identity_benchmark_runs_quick() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "bench.identity", "--quick"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    for name in ("link", "dedup", "hard", "baseline"):
+    for name in expected:
         assert name in result.stdout

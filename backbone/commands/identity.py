@@ -31,16 +31,8 @@ console = Console()
 errors = Console(stderr=True)
 
 DEFAULT_KEY = Path(".backbone") / KEY_FILE
-FIELDS = (
-    "agency",
-    "local_id",
-    "given_name",
-    "family_name",
-    "birth_date",
-    "address",
-    "postcode",
-    "nhs_number",
-)
+#: The identifying columns of the input, as an identity record names them.
+FIELDS = IdentityRecord._fields
 #: Rows between two progress-bar refreshes: redrawing per row would cost more than matching.
 _PROGRESS_EVERY = 1000
 

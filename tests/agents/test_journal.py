@@ -7,24 +7,20 @@ Avro-encoded, published with kafka-python, read by a Faust agent and decoded to 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 import pytest_asyncio
 
-from schemas.catalog import Catalog
 from schemas.codec import AvroCodec
 from schemas.deadletter import DeadLetter
 from schemas.models import MODEL_OF_KIND, AgencyEvent
-from schemas.registry import EmbeddedSchemaRegistry
 from schemas.topics import EventKind, Topics
 from streams.agents import journal
-from streams.app import BackboneApp, StreamsConfig, create_app
+from streams.app import BackboneApp
 from streams.intake import DeadLetters, Decoder
 from streams.store import Store
-from tests.fixtures.kafka import KafkaCluster
 from tests.fixtures.streams import AgentHarness, Outputs, Published, run_agent, until
 from tests.samples import sample_events
 
@@ -35,61 +31,22 @@ def _kind_of(event: AgencyEvent) -> EventKind:
     return next(kind for kind, model in MODEL_OF_KIND.items() if isinstance(event, model))
 
 
-@pytest.fixture
-def codec(tmp_path: Path) -> AvroCodec:
-    return AvroCodec(EmbeddedSchemaRegistry(tmp_path / "schemas.sqlite"), Catalog.load())
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store.open(f"sqlite:///{tmp_path / 'backbone.db'}") as opened:
-        yield opened
-
-
-@pytest.fixture(params=["memory", pytest.param("kafka", marks=pytest.mark.kafka)])
-def mode(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-def bootstrap(mode: str, request: pytest.FixtureRequest) -> str:
-    """The real broker for the kafka run; the memory run never connects."""
-    if mode == "memory":
-        return "127.0.0.1:9"
-    cluster: KafkaCluster = request.getfixturevalue("kafka_cluster")
-    return cluster.bootstrap
-
-
-@pytest.fixture
-def app_topics(mode: str, request: pytest.FixtureRequest) -> Topics:
-    if mode == "memory":
-        return Topics(prefix="memory", partitions=1)
-    topics: Topics = request.getfixturevalue("topics")
-    return topics
-
-
 @pytest_asyncio.fixture
 async def harness(
-    mode: str, bootstrap: str, app_topics: Topics, codec: AvroCodec, store: Store, tmp_path: Path
+    mode: str,
+    bootstrap: str,
+    app_topics: Topics,
+    codec: AvroCodec,
+    store: Store,
+    agent_app: BackboneApp,
 ) -> AsyncIterator[AgentHarness]:
-    app: BackboneApp = create_app(
-        StreamsConfig(
-            brokers=(bootstrap,),
-            topics=app_topics,
-            app_id=app_topics.prefix,
-            data_dir=tmp_path,
-            session_timeout=2.0,
-            heartbeat_interval=0.5,
-            fetch_max_wait=0.1,
-        )
-    )
 
     def build(target_app: BackboneApp, output: Outputs) -> object:
         dead_letters = DeadLetters(output(app_topics.dead_letters), connector="journal")
         decoder = Decoder(codec, app_topics, dead_letters)
         return journal.register(target_app, decoder, store, output(app_topics.identity_queue))
 
-    async with run_agent(mode, app, build, bootstrap) as running:
+    async with run_agent(mode, agent_app, build, bootstrap) as running:
         yield running
 
 
