@@ -6,6 +6,7 @@ import asyncio
 import json
 import threading
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -217,3 +218,21 @@ async def test_concurrent_requests_publish_an_event_once(codec: AvroCodec) -> No
     answers = [(await first)[0].status, (await second)[0].status, third[0].status]
     assert answers == [Status.ACCEPTED, Status.REPEAT, Status.CONFLICT]
     assert len(sink.on(TOPICS.source(EventKind.CONTACT))) == 1
+
+
+def test_an_event_dated_in_the_future_is_invalid(ingest: Ingest, sink: MemorySink) -> None:
+    """A future-dated consent grant would outrank every real withdrawal: refused at ingest."""
+    tomorrow = datetime.now(UTC) + timedelta(days=1)
+    (outcome,) = _accept(ingest, _body(occurred_at=tomorrow.isoformat()))
+    assert outcome.status == Status.INVALID
+    assert [(error.loc, error.msg) for error in outcome.errors] == [
+        ("occurred_at", "is in the future")
+    ]
+    (letter,) = sink.on(TOPICS.dead_letters)
+    assert DeadLetter.from_headers(list(letter.headers)).error_class == "InvalidEventError"
+
+
+def test_a_little_clock_skew_is_tolerated(ingest: Ingest) -> None:
+    soon = datetime.now(UTC) + timedelta(minutes=1)
+    (outcome,) = _accept(ingest, _body(occurred_at=soon.isoformat()))
+    assert outcome.status == Status.ACCEPTED
