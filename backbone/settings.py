@@ -133,7 +133,8 @@ class Settings(BaseSettings):
     db_url: str | None = None
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)
-    log_level: str = "info"
+    #: Worker and server log level; "info" shows every service starting and stopping.
+    log_level: str = "warning"
     kafka: KafkaSettings = KafkaSettings()
     schema_registry: SchemaRegistrySettings = SchemaRegistrySettings()
     agencies: list[Agency] = []
