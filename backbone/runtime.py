@@ -17,7 +17,7 @@ from faust.contrib.asgi import serve_asgi
 from backbone.broker import EmbeddedBroker
 from backbone.http import HealthSources, build_api
 from backbone.keys import KEY_FILE, installation_secret
-from backbone.settings import Settings
+from backbone.settings import Agency, Settings, Team
 from connectors.http import ingest_router
 from connectors.ingest import Ingest
 from connectors.ledger import AcceptedEvent, Ledger
@@ -27,6 +27,7 @@ from schemas.codec import AvroCodec
 from schemas.registry import ConfluentSchemaRegistry, EmbeddedSchemaRegistry, SchemaRegistry
 from schemas.topics import TopicSpec
 from streams.agents import identity, journal
+from streams.api.reads import read_router
 from streams.app import BackboneApp, StreamsConfig, create_app
 from streams.intake import DeadLetters, Decoder, dead_letter_topic
 from streams.store import AcceptedEntry, Store
@@ -45,12 +46,12 @@ def codec_for(settings: Settings) -> AvroCodec:
     return AvroCodec(schema_registry(settings), Catalog.load())
 
 
-def agency_authenticator(settings: Settings) -> Callable[[str], str | None]:
-    """Bearer token to agency id, for the ingest routes."""
+def token_to_id(find: Callable[[str], Agency | Team | None]) -> Callable[[str], str | None]:
+    """Bearer token to its holder's id (``agency_for_token`` or ``team_for_token``)."""
 
     def authenticate(token: str) -> str | None:
-        agency = settings.agency_for_token(token)
-        return agency.id if agency else None
+        holder = find(token)
+        return holder.id if holder else None
 
     return authenticate
 
@@ -156,7 +157,10 @@ def assemble(settings: Settings, broker: EmbeddedBroker | None = None) -> Backbo
     api = build_api(
         HealthSources(app, store, brokers, embedded_alive),
         ingest.metrics.registry,
-        [ingest_router(ingest, agency_authenticator(settings))],
+        [
+            ingest_router(ingest, token_to_id(settings.agency_for_token)),
+            read_router(store, token_to_id(settings.team_for_token)),
+        ],
     )
     serve_asgi(app, api, host=settings.http_host, port=settings.http_port)
     return Backbone(settings, broker, app, store, ingest, api)

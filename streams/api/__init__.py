@@ -1,0 +1,1 @@
+"""The read API: the shared view, as each team may see it."""
