@@ -10,7 +10,6 @@ identifiers removed: they stay in the identity store and nowhere else.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -24,12 +23,12 @@ from streams.identity import IdentityRecord, Matcher
 from streams.identity.matcher import Observation
 from streams.intake import DeadLetters
 from streams.store.identity import IdentityStore
+from streams.stored import until_stored
 
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
 BATCH_WITHIN = 0.05
-_RETRY_CAP = 5.0
 
 
 def identity_record(event: AgencyEvent) -> IdentityRecord:
@@ -75,19 +74,6 @@ def _persist(identities: IdentityStore, resolved: _Resolved) -> None:
         identities.add_review(person_key, candidates)
 
 
-async def persist(identities: IdentityStore, resolved: _Resolved) -> None:
-    """Keep what the matcher learnt, retrying while the store is unavailable."""
-    delay = 0.1
-    while True:
-        try:
-            await asyncio.to_thread(_persist, identities, resolved)
-            return
-        except Exception:
-            log.exception("identity store write failed; retrying in %.1fs", delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, _RETRY_CAP)
-
-
 def register(
     app: BackboneApp,
     *,
@@ -117,7 +103,7 @@ def register(
                     continue
                 events.append(decoded)
             resolved = resolve(matcher, events)
-            await persist(identities, resolved)
+            await until_stored("identity store write", _persist, identities, resolved)
             for person_event in resolved.events:
                 await person_events.send(
                     key=person_event.person_key.encode(), value=codec.encode(person_event)

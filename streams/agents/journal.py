@@ -10,22 +10,21 @@ always already durable.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from typing import Any
 
 from schemas.models import AgencyEvent
 from streams.app import BackboneApp
 from streams.intake import Decoder, Intake
 from streams.store import JournalEntry, Store
+from streams.stored import until_stored
 
 log = logging.getLogger(__name__)
 
 #: Events taken per batch, and how long to wait to fill one.
 BATCH_SIZE = 500
 BATCH_WITHIN = 0.05
-_RETRY_CAP = 5.0
 
 
 def journal_entry(intake: Intake) -> JournalEntry:
@@ -45,18 +44,6 @@ def journal_entry(intake: Intake) -> JournalEntry:
     )
 
 
-async def record(store: Store, entries: Sequence[JournalEntry]) -> int:
-    """Write ``entries``, retrying with backoff while the store is unavailable."""
-    delay = 0.1
-    while True:
-        try:
-            return await asyncio.to_thread(store.journal.record_many, entries)
-        except Exception:
-            log.exception("journal write failed; retrying in %.1fs", delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, _RETRY_CAP)
-
-
 def register(app: BackboneApp, decoder: Decoder, store: Store, onward: Any | None = None) -> Any:
     """Add the journal agent to ``app``; it reads every source topic.
 
@@ -72,7 +59,8 @@ def register(app: BackboneApp, decoder: Decoder, store: Store, onward: Any | Non
             decoded = await decoder.decode(events)
             if not decoded:
                 continue
-            recorded = await record(store, [journal_entry(intake) for intake in decoded])
+            entries = [journal_entry(intake) for intake in decoded]
+            recorded = await until_stored("journal write", store.journal.record_many, entries)
             if onward is not None:
                 for intake in decoded:
                     await onward.send(key=intake.key, value=intake.value)
