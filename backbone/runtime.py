@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, fields
-from typing import Any
 from uuid import UUID
 
 from fastapi import FastAPI
@@ -29,7 +28,7 @@ from schemas.topics import TopicSpec
 from streams.agents import identity, journal
 from streams.api.reads import read_router
 from streams.app import BackboneApp, StreamsConfig, create_app
-from streams.intake import DeadLetters, Decoder, dead_letter_topic
+from streams.intake import DeadLetters, Decoder
 from streams.store import AcceptedEntry, Store
 
 
@@ -112,11 +111,6 @@ class Backbone:
         self.store.close()
 
 
-def _raw_topic(app: BackboneApp, name: str) -> Any:
-    """A topic whose keys and values are bytes the agents encode themselves."""
-    return app.topic(name, key_serializer="raw", value_serializer="raw")
-
-
 def assemble(settings: Settings, broker: EmbeddedBroker | None = None) -> Backbone:
     """Build the backbone described by ``settings``; an embedded ``broker`` must be started."""
     kafka = settings.kafka
@@ -138,8 +132,8 @@ def assemble(settings: Settings, broker: EmbeddedBroker | None = None) -> Backbo
     )
     store = Store.open(settings.database_url)
     codec = codec_for(settings)
-    dead_letters = DeadLetters(dead_letter_topic(app, kafka.topics), connector="journal")
-    identity_queue = _raw_topic(app, kafka.topics.identity_queue)
+    dead_letters = DeadLetters(app.raw_topic(kafka.topics.dead_letters), connector="journal")
+    identity_queue = app.raw_topic(kafka.topics.identity_queue)
     journal.register(app, Decoder(codec, kafka.topics, dead_letters), store, identity_queue)
     identities = store.identity
     identity.register(
@@ -149,8 +143,8 @@ def assemble(settings: Settings, broker: EmbeddedBroker | None = None) -> Backbo
             installation_secret(settings.data_dir / KEY_FILE), identities
         ),
         identities=identities,
-        person_events=_raw_topic(app, kafka.topics.person_events),
-        dead_letters=DeadLetters(dead_letter_topic(app, kafka.topics), connector="identity"),
+        person_events=app.raw_topic(kafka.topics.person_events),
+        dead_letters=DeadLetters(app.raw_topic(kafka.topics.dead_letters), connector="identity"),
     )
     ingest = ingest_for(settings, store, brokers)
     embedded_alive = (lambda: broker.alive) if broker else None

@@ -69,6 +69,11 @@ class BackboneApp(faust.App):
         """The backbone's topic names for this app."""
         return self.config.topics
 
+    def raw_topic(self, *names: str) -> Any:
+        """A topic (or several) whose keys and values are bytes: agents encode and decode
+        themselves, so that a message that fails to decode can be dead-lettered as it came."""
+        return self.topic(*names, key_serializer="raw", value_serializer="raw")
+
     def _new_transport(self) -> Any:
         return KafkaTransport(self.conf.broker_consumer, self)
 

@@ -41,7 +41,7 @@ class DeadLetters:
     """Publishes failed messages, untouched, to the dead-letter topic.
 
     ``target`` is any Faust channel: the dead-letter topic in production (see
-    :func:`dead_letter_topic`), an in-memory channel in agent unit tests.
+    ``app.raw_topic(topics.dead_letters)``), an in-memory channel in agent unit tests.
     """
 
     def __init__(self, target: Any, connector: str) -> None:
@@ -89,11 +89,6 @@ def _describe(error: BaseException) -> str:
     """The error's message, led by its machine-readable reason when it has one."""
     reason = getattr(error, "reason", None)
     return f"{reason}: {error}" if reason else str(error)
-
-
-def dead_letter_topic(app: Any, topics: Topics) -> Any:
-    """The dead-letter topic, carrying the failed bytes as they were."""
-    return app.topic(topics.dead_letters, key_serializer="raw", value_serializer="raw")
 
 
 class Decoder:

@@ -84,9 +84,7 @@ def register(
     dead_letters: DeadLetters,
 ) -> Any:
     """Add the identity agent to ``app``; ``matcher`` must hold the store's snapshot."""
-    queue = app.topic(
-        app.topics_config.identity_queue, key_serializer="raw", value_serializer="raw"
-    )
+    queue = app.raw_topic(app.topics_config.identity_queue)
 
     async def identity(stream: Any) -> AsyncIterator[int]:
         async for batch in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN):

@@ -50,9 +50,7 @@ def register(app: BackboneApp, decoder: Decoder, store: Store, onward: Any | Non
     ``onward`` is the channel recorded events are passed to (the identity queue); None
     records them only.
     """
-    sources = app.topic(
-        *app.topics_config.sources.values(), key_serializer="raw", value_serializer="raw"
-    )
+    sources = app.raw_topic(*app.topics_config.sources.values())
 
     async def journal(stream: Any) -> AsyncIterator[int]:
         async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN):
