@@ -25,7 +25,7 @@ from schemas.catalog import Catalog
 from schemas.codec import AvroCodec
 from schemas.registry import ConfluentSchemaRegistry, EmbeddedSchemaRegistry, SchemaRegistry
 from schemas.topics import TopicSpec
-from streams.agents import identity, journal
+from streams.agents import identity, journal, person_view, place_view
 from streams.api.reads import read_router
 from streams.app import BackboneApp, StreamsConfig, create_app
 from streams.intake import DeadLetters, Decoder
@@ -145,6 +145,19 @@ def assemble(settings: Settings, broker: EmbeddedBroker | None = None) -> Backbo
         identities=identities,
         person_events=app.raw_topic(kafka.topics.person_events),
         dead_letters=DeadLetters(app.raw_topic(kafka.topics.dead_letters), connector="identity"),
+    )
+    person_view.register(
+        app,
+        codec=codec,
+        views=store.views,
+        place_events=app.raw_topic(kafka.topics.place_events),
+        dead_letters=DeadLetters(app.raw_topic(kafka.topics.dead_letters), connector="person-view"),
+    )
+    place_view.register(
+        app,
+        codec=codec,
+        views=store.views,
+        dead_letters=DeadLetters(app.raw_topic(kafka.topics.dead_letters), connector="place-view"),
     )
     ingest = ingest_for(settings, store, brokers)
     embedded_alive = (lambda: broker.alive) if broker else None

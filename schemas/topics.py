@@ -91,6 +91,12 @@ class Topics:
         return f"{self.prefix}.person-events"
 
     @property
+    def place_events(self) -> str:
+        """Person events that name a place, keyed by place id, for the place views; an
+        erasure goes to every partition, since any place may name the person."""
+        return f"{self.prefix}.place-events"
+
+    @property
     def dead_letters(self) -> str:
         """Anything that failed validation or decoding, with its original bytes."""
         return f"{self.prefix}.dead-letters"
@@ -107,6 +113,7 @@ class Topics:
         names = [
             *self.sources.values(),
             self.person_events,
+            self.place_events,
             self.alerts,
             self.handoffs,
             self.dead_letters,

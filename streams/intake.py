@@ -12,7 +12,9 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
 
 from schemas.codec import AvroCodec
 from schemas.deadletter import DeadLetter
@@ -21,6 +23,8 @@ from schemas.models import MODEL_OF_KIND, AgencyEvent
 from schemas.topics import EventKind, Topics
 
 log = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -122,3 +126,17 @@ class Decoder:
                 )
             )
         return decoded
+
+
+async def decode_each(
+    events: Sequence[Any], codec: AvroCodec, model: type[M], dead_letters: DeadLetters
+) -> list[tuple[Any, M]]:
+    """Each Faust event of a backbone topic with the ``model`` its value holds, in order;
+    one that does not decode as ``model`` goes to ``dead_letters`` instead."""
+    decoded: list[tuple[Any, M]] = []
+    for event in events:
+        try:
+            decoded.append((event, codec.decode_as(event.message.value, model)))
+        except MalformedEventError as exc:
+            await dead_letters.send(event.message, exc)
+    return decoded

@@ -10,10 +10,11 @@ import os
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.fixtures.kafka", "tests.fixtures.postgres"]
+pytest_plugins = ["tests.fixtures.kafka", "tests.fixtures.postgres", "tests.fixtures.up"]
 
 _THREAD_GRACE = 5.0
 
@@ -42,3 +43,19 @@ def _no_leaks() -> Iterator[None]:
     changed.discard("PYTEST_CURRENT_TEST")
     assert not leaked, f"test leaked threads: {sorted(thread.name for thread in leaked)}"
     assert not changed, f"test changed environment variables: {sorted(changed)}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def backend(request: pytest.FixtureRequest) -> str:
+    """The database backend the test runs on."""
+    name: str = request.param
+    return name
+
+
+@pytest.fixture
+def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of a new, empty database on ``backend``, in a folder SQLite must create."""
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'store' / 'backbone.db'}"
+    url: str = request.getfixturevalue("postgresql_url")
+    return url

@@ -3,113 +3,26 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
-import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
 import pytest
 from kafka import KafkaConsumer
 
-from backbone.broker import free_loopback_port
 from schemas.codec import AvroCodec
 from schemas.models import PersonEvent, PersonRef
 from schemas.registry import EmbeddedSchemaRegistry
 from streams.store import Store
 from tests.fixtures.kafka import KafkaCluster
+from tests.fixtures.up import READY_TIMEOUT, STOP_TIMEOUT, all_gone, wait_healthy
 from tests.samples import sample_events
-
-_READY_TIMEOUT = 30.0
-_STOP_TIMEOUT = 15.0
-
-
-@dataclass
-class Running:
-    process: subprocess.Popen[str]
-    port: int
-    log: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def get(self, path: str) -> tuple[int, dict[str, object]]:
-        try:
-            with urllib.request.urlopen(self.url + path, timeout=2) as response:
-                return response.status, json.loads(response.read())
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read())
-
-    def descendants(self) -> list[psutil.Process]:
-        return psutil.Process(self.process.pid).children(recursive=True)
-
-    def output(self) -> str:
-        return self.log.read_text()
-
-
-def _wait_healthy(running: Running) -> float:
-    started = time.monotonic()
-    while time.monotonic() - started < _READY_TIMEOUT:
-        assert running.process.poll() is None, running.output()
-        try:
-            status, _ = running.get("/healthz")
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            status = 0
-        if status == 200:
-            return time.monotonic() - started
-        time.sleep(0.1)
-    raise AssertionError(f"no healthy /healthz in {_READY_TIMEOUT}s:\n{running.output()}")
-
-
-def _all_gone(processes: list[psutil.Process]) -> bool:
-    deadline = time.monotonic() + _STOP_TIMEOUT
-    while time.monotonic() < deadline:
-        if not any(
-            process.is_running() and process.status() != psutil.STATUS_ZOMBIE
-            for process in processes
-        ):
-            return True
-        time.sleep(0.1)
-    return False
-
-
-@pytest.fixture
-def start_up(tmp_path: Path) -> Iterator[object]:
-    started: list[Running] = []
-
-    def start(*extra: str) -> Running:
-        port = free_loopback_port()
-        log = tmp_path / f"up-{port}.log"
-        with log.open("w") as sink:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "backbone", "up", "--port", str(port), *extra],
-                cwd=tmp_path,
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-                text=True,
-                env={**os.environ, "COLUMNS": "200"},
-            )
-        running = Running(process, port, log)
-        started.append(running)
-        return running
-
-    yield start
-    for running in started:
-        if running.process.poll() is None:
-            running.process.kill()
-            running.process.wait()
 
 
 def test_up_on_embedded_defaults_answers_healthz_and_stops_on_ctrl_c(start_up) -> None:  # type: ignore[no-untyped-def]
     running = start_up()
-    _wait_healthy(running)
+    wait_healthy(running)
     status, health = running.get("/healthz")
     assert status == 200
     assert health["broker"] == {
@@ -131,49 +44,49 @@ def test_up_on_embedded_defaults_answers_healthz_and_stops_on_ctrl_c(start_up) -
     assert any("tansu" in " ".join(child.cmdline()) for child in children)
 
     running.process.send_signal(signal.SIGINT)
-    assert running.process.wait(_STOP_TIMEOUT) == 0, running.output()
-    assert _all_gone(children), "a process outlived backbone up"
+    assert running.process.wait(STOP_TIMEOUT) == 0, running.output()
+    assert all_gone(children), "a process outlived backbone up"
     assert not (running.log.parent / ".backbone" / "run.json").exists()
     assert "Relational Backbone is up" in running.output()
 
 
 def test_sigterm_stops_everything(start_up) -> None:  # type: ignore[no-untyped-def]
     running = start_up()
-    _wait_healthy(running)
+    wait_healthy(running)
     children = running.descendants()
     running.process.terminate()
-    assert running.process.wait(_STOP_TIMEOUT) == 0, running.output()
-    assert _all_gone(children)
+    assert running.process.wait(STOP_TIMEOUT) == 0, running.output()
+    assert all_gone(children)
 
 
 def test_kill_9_leaves_no_orphan_broker(start_up) -> None:  # type: ignore[no-untyped-def]
     running = start_up()
-    _wait_healthy(running)
+    wait_healthy(running)
     children = running.descendants()
     running.process.kill()
     running.process.wait()
-    assert _all_gone(children), "the embedded broker outlived a kill -9 of backbone up"
+    assert all_gone(children), "the embedded broker outlived a kill -9 of backbone up"
 
 
 def test_broker_death_stops_up_with_a_clear_message(start_up) -> None:  # type: ignore[no-untyped-def]
     running = start_up()
-    _wait_healthy(running)
+    wait_healthy(running)
     (broker,) = [c for c in running.descendants() if "tansu" in " ".join(c.cmdline())]
     broker.kill()
-    assert running.process.wait(_STOP_TIMEOUT) == 1
+    assert running.process.wait(STOP_TIMEOUT) == 1
     assert "the embedded broker exited" in running.output()
 
 
 @pytest.mark.kafka
 def test_up_uses_the_given_bootstrap(start_up, kafka_cluster: KafkaCluster) -> None:  # type: ignore[no-untyped-def]
     running = start_up("--bootstrap", kafka_cluster.bootstrap)
-    _wait_healthy(running)
+    wait_healthy(running)
     _, health = running.get("/healthz")
     assert health["broker"]["embedded"] is False  # type: ignore[index]
     assert health["broker"]["bootstrap"] == [kafka_cluster.bootstrap]  # type: ignore[index]
     assert not any("tansu" in " ".join(c.cmdline()) for c in running.descendants())
     running.process.send_signal(signal.SIGINT)
-    assert running.process.wait(_STOP_TIMEOUT) == 0
+    assert running.process.wait(STOP_TIMEOUT) == 0
 
 
 def test_an_event_posted_over_http_reaches_the_journal(start_up, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -182,7 +95,7 @@ def test_an_event_posted_over_http_reaches_the_journal(start_up, tmp_path: Path)
     config = tmp_path / "backbone.yaml"
     config.write_text(f"agencies:\n  - id: {contact.agency}\n    token: dev-token\n")
     running = start_up("--config", str(config))
-    _wait_healthy(running)
+    wait_healthy(running)
     for _ in range(2):  # the second is a repeat: accepted, recorded once
         request = urllib.request.Request(
             running.url + "/v1/events/contact",
@@ -193,7 +106,7 @@ def test_an_event_posted_over_http_reaches_the_journal(start_up, tmp_path: Path)
             assert response.status == 202
             assert json.loads(response.read())["event_id"] == str(contact.event_id)
     with Store.open(f"sqlite:///{tmp_path / '.backbone' / 'backbone.db'}") as store:
-        deadline = time.monotonic() + _READY_TIMEOUT
+        deadline = time.monotonic() + READY_TIMEOUT
         while store.journal.get(contact.event_id) is None:
             assert time.monotonic() < deadline, running.output()
             time.sleep(0.1)
@@ -203,7 +116,7 @@ def test_an_event_posted_over_http_reaches_the_journal(start_up, tmp_path: Path)
     assert person_event.event.event_id == contact.event_id
     assert person_event.event.person == PersonRef(local_id=contact.person.local_id)
     running.process.send_signal(signal.SIGINT)
-    assert running.process.wait(_STOP_TIMEOUT) == 0
+    assert running.process.wait(STOP_TIMEOUT) == 0
 
 
 def _person_events(data_dir: Path, expected: int) -> list[PersonEvent]:
@@ -214,7 +127,7 @@ def _person_events(data_dir: Path, expected: int) -> list[PersonEvent]:
         "backbone.person-events",
         bootstrap_servers=bootstrap,
         auto_offset_reset="earliest",
-        consumer_timeout_ms=int(_READY_TIMEOUT * 1000),
+        consumer_timeout_ms=int(READY_TIMEOUT * 1000),
     )
     found: list[PersonEvent] = []
     try:

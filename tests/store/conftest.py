@@ -1,8 +1,5 @@
-"""Every store test runs once on SQLite and once on PostgreSQL, through ``database_url``.
-
-``postgresql_url`` comes from the ``tests.fixtures.postgres`` plugin, which the root
-conftest loads.
-"""
+"""Every store test runs once on SQLite and once on PostgreSQL, through ``database_url``
+(from the root conftest)."""
 
 from __future__ import annotations
 
@@ -13,22 +10,6 @@ from pathlib import Path
 import pytest
 
 from streams.store import Store
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def backend(request: pytest.FixtureRequest) -> str:
-    """The database backend the test runs on."""
-    name: str = request.param
-    return name
-
-
-@pytest.fixture
-def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The URL of a new, empty database on ``backend``, in a folder SQLite must create."""
-    if backend == "sqlite":
-        return f"sqlite:///{tmp_path / 'store' / 'backbone.db'}"
-    url: str = request.getfixturevalue("postgresql_url")
-    return url
 
 
 @pytest.fixture

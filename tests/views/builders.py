@@ -8,6 +8,7 @@ so that events at the same instant, where tie-breaks decide, are common.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -189,3 +190,30 @@ def keyed_events(
     pairs = st.tuples(st.sampled_from(persons), makers)
     drawn = draw(st.lists(pairs, min_size=size, max_size=size))
     return [(key, make(n, key)) for n, (key, make) in enumerate(drawn, start=1)]
+
+
+def story(
+    seed: int, persons: tuple[str, ...], count: int, *, first_id: int = 1
+) -> list[tuple[str, AgencyEvent]]:
+    """``count`` varied agency events over eight weeks, each paired with one of ``persons``:
+    a reproducible stream for the agents' tests, which cannot draw from hypothesis."""
+    rng = random.Random(seed)
+    kinds: list[Callable[[int, datetime], AgencyEvent]] = [
+        lambda n, at: referral(n, at, needs=rng.sample(list(Need), rng.randint(1, 3))),
+        lambda n, at: contact(
+            n,
+            at,
+            team=rng.choice(TEAMS),
+            outcome=rng.choice(list(ContactOutcome)),
+            needs_observed=rng.choice([None, [rng.choice(list(Need))]]),
+        ),
+        lambda n, at: volunteer_action(n, at, volunteer_id=rng.choice(["vol-1", "vol-2"])),
+        lambda n, at: consent(n, at, granted=rng.random() < 0.7, team=rng.choice([None, *TEAMS])),
+        lambda n, at: handoff_update(n, at, handoff_id=rng.choice(["handoff-1", "handoff-2"])),
+    ]
+    places = [None, {"place_id": PLACE}, {"place_id": PLACE}, {"place_id": "E01000002"}]
+    pairs: list[tuple[str, AgencyEvent]] = []
+    for n in range(first_id, first_id + count):
+        event = rng.choice(kinds)(n, hours(rng.randrange(24 * 7 * 8)))
+        pairs.append((rng.choice(persons), vary(event, {"place": rng.choice(places)})))
+    return pairs

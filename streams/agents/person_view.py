@@ -1,0 +1,198 @@
+"""The person-view agent: each person's view in a Faust table, copied to the SQL store.
+
+It reads person-events (keyed by person key, so one person's events arrive in order on one
+partition) and folds each into the person's view with :func:`streams.views.apply_person`.
+
+**Effectively once.** Faust replays what arrived since its last commit after a crash, and
+the table's changelog may already hold some of it. Each table entry therefore carries the
+offset of the last event folded into it, and an event at or below that offset is skipped:
+exact, whatever the fold's own window of recent ids would catch. Per batch, events go on to
+places first, then the SQL store is written, then the table, so a crash between any two
+replays the batch into the older table value: the views come out the same, and what goes
+on again to places carries the same offsets, by which the place agent skips it.
+
+**Erasure.** An ErasureRequest (identity resolution has already forgotten the person)
+deletes the view from the table, which writes a tombstone to its changelog, and from the
+SQL store, and marks the key erased in a second table, so that events already resolved to
+the key and still in flight are dropped rather than starting the view again. It also goes
+to every partition of place-events, since any place may name the person.
+
+**Places.** Every other event that names a place goes on to place-events, keyed by place id,
+as it came, with the partition and offset it had here: the place agent skips what it has
+folded already by those.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence, Set
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from schemas.codec import AvroCodec
+from schemas.models import ErasureRequest, PersonEvent
+from streams.app import BackboneApp
+from streams.intake import DeadLetters, decode_each
+from streams.store.views import ViewStore
+from streams.stored import until_stored
+from streams.tables import TableValue, changelog_partition_of, model_table
+from streams.views import PersonView, apply_person
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 500
+BATCH_WITHIN = 0.05
+
+#: The headers a forwarded event carries: where it was on person-events.
+SOURCE_PARTITION = "person-partition"
+SOURCE_OFFSET = "person-offset"
+
+
+class PersonEntry(TableValue):
+    """A person's view as the table keeps it, with the offset of the last event folded."""
+
+    view: PersonView
+    offset: int
+
+
+class ErasedEntry(TableValue):
+    """An erased person key, with the offset of its erasure."""
+
+    offset: int
+
+
+@dataclass
+class _Batch:
+    """What one batch changes: table entries, erasures, SQL event ids, forwards."""
+
+    entries: dict[str, tuple[PersonEntry, Any]] = field(default_factory=dict)
+    erased: dict[str, Any] = field(default_factory=dict)
+    event_ids: list[tuple[UUID, str]] = field(default_factory=list)
+    forwards: list[tuple[Any, PersonEvent]] = field(default_factory=list)
+    failed: list[tuple[Any, Exception]] = field(default_factory=list)
+
+
+class PersonViews:
+    """The agent's state and steps; :func:`register` puts it on an app."""
+
+    def __init__(
+        self,
+        app: BackboneApp,
+        *,
+        codec: AvroCodec,
+        views: ViewStore,
+        place_events: Any,
+        dead_letters: DeadLetters,
+    ) -> None:
+        self._codec = codec
+        self._views = views
+        self._place_events = place_events
+        self._dead_letters = dead_letters
+        self._place_partitions = app.topics_config.partitions
+        self.table = model_table(app, "person-views", PersonEntry)
+        self.erased = model_table(app, "erased-persons", ErasedEntry)
+
+    async def process(self, events: Sequence[Any]) -> int:
+        """Fold a batch of Faust events; returns how many were folded or erased."""
+        decoded = await decode_each(events, self._codec, PersonEvent, self._dead_letters)
+        event_ids = [person_event.event.event_id for _, person_event in decoded]
+        applied = await until_stored("person views read", self._views.applied, event_ids)
+        batch = self._fold(decoded, applied)
+        for event, error in batch.failed:
+            await self._dead_letters.send(event.message, error)
+        await self._forward(batch)
+        await until_stored("person views write", self._store, batch)
+        self._write_tables(batch)
+        return len(batch.event_ids) + len(batch.erased)
+
+    def _fold(self, decoded: Sequence[tuple[Any, PersonEvent]], applied: Set[UUID]) -> _Batch:
+        """Fold ``decoded`` in order; ``applied`` are the ids the SQL store has folded.
+
+        An event goes on to its place only if it is news: not folded in SQL already and not
+        recognised by the fold. Upstream stages replay too, and their copies come at new
+        offsets, which the place agent could not tell from new events.
+        """
+        batch = _Batch()
+        for event, person_event in decoded:
+            key, offset = person_event.person_key, event.message.offset
+            if key in batch.erased or key in self.erased:
+                log.debug("dropped an event of an erased person")
+                continue
+            entry = batch.entries[key][0] if key in batch.entries else self.table.get(key)
+            if entry is not None and offset <= entry.offset:
+                continue
+            if isinstance(person_event.event, ErasureRequest):
+                batch.entries.pop(key, None)
+                batch.erased[key] = event
+                batch.forwards.append((event, person_event))
+                continue
+            try:
+                view = apply_person(entry.view if entry else None, key, person_event.event)
+            except (TypeError, ValueError) as exc:
+                batch.failed.append((event, exc))
+                continue
+            batch.entries[key] = (PersonEntry(view=view, offset=offset), event)
+            event_id = person_event.event.event_id
+            batch.event_ids.append((event_id, key))
+            news = event_id not in applied and (entry is None or view is not entry.view)
+            if news and person_event.event.place is not None:
+                batch.forwards.append((event, person_event))
+        return batch
+
+    def _store(self, batch: _Batch) -> None:
+        persons = {key: entry.view for key, (entry, _) in batch.entries.items()}
+        self._views.apply_batch(persons, {}, batch.event_ids)
+        for key in batch.erased:
+            self._views.erase(key)
+
+    def _write_tables(self, batch: _Batch) -> None:
+        for key, (entry, event) in batch.entries.items():
+            with changelog_partition_of(event):
+                self.table[key] = entry
+        for key, event in batch.erased.items():
+            with changelog_partition_of(event):
+                if key in self.table:
+                    del self.table[key]
+                self.erased[key] = ErasedEntry(offset=event.message.offset)
+
+    async def _forward(self, batch: _Batch) -> None:
+        for event, person_event in batch.forwards:
+            message = event.message
+            headers = [
+                (SOURCE_PARTITION, str(message.partition).encode()),
+                (SOURCE_OFFSET, str(message.offset).encode()),
+            ]
+            place = person_event.event.place
+            if place is not None and not isinstance(person_event.event, ErasureRequest):
+                await self._place_events.send(
+                    key=place.place_id.encode(), value=message.value, headers=headers
+                )
+                continue
+            for partition in range(self._place_partitions):
+                await self._place_events.send(
+                    key=message.key, value=message.value, partition=partition, headers=headers
+                )
+
+
+def register(
+    app: BackboneApp,
+    *,
+    codec: AvroCodec,
+    views: ViewStore,
+    place_events: Any,
+    dead_letters: DeadLetters,
+) -> Any:
+    """Add the person-view agent to ``app``; its tables are ``person-views`` and
+    ``erased-persons``."""
+    person_views = PersonViews(
+        app, codec=codec, views=views, place_events=place_events, dead_letters=dead_letters
+    )
+
+    async def person_view(stream: Any) -> AsyncIterator[int]:
+        async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN):
+            yield await person_views.process(events)
+
+    return app.agent(
+        app.raw_topic(app.topics_config.person_events), name="person-view", concurrency=1
+    )(person_view)
