@@ -143,6 +143,7 @@ def assemble(settings: Settings, broker: EmbeddedBroker | None = None) -> Backbo
             installation_secret(settings.data_dir / KEY_FILE), identities
         ),
         identities=identities,
+        erasures=store.erasures,
         person_events=app.raw_topic(kafka.topics.person_events),
         dead_letters=DeadLetters(app.raw_topic(kafka.topics.dead_letters), connector="identity"),
     )

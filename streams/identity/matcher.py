@@ -1,8 +1,9 @@
 """The streaming matcher: each record joins an existing person, starts one, or goes to review.
 
 Records are taken one at a time, as the stream delivers them, and every decision is final
-until an integration engineer merges or splits persons: keys never change behind the view's
-back, and the same records in the same order always give the same keys.
+until an integration engineer merges or splits persons, or a person is erased
+(:meth:`Matcher.forget`): keys never change behind the view's back, and the same records in
+the same order always give the same keys.
 
 1. A known ``(agency, local_id)`` keeps its person; new values it brings (a new address)
    are learnt for later matching.
@@ -232,6 +233,50 @@ class Matcher:
             target = started if record.link in moving else person_id
             self._attach(target, record, features(record))
         return Rekey(person_key, self._persons[started].key, moving)
+
+    def forget(self, person_key: str) -> tuple[Link, ...]:
+        """Erase a person (the right to erasure) as if its records had never been seen.
+
+        Its records, links, NHS numbers, blocking keys, home and the value frequencies its
+        records added all go, so the matcher decides as one restored without them. The key
+        is retired: a later record of one of its links starts a person under another key.
+        What links taught the ``m`` probabilities stays: :class:`Learned` counts agreement
+        levels, which identify nobody. Returns the person's links, in the order first seen.
+        """
+        person_id = self._id(person_key)
+        person = self._persons.pop(person_id)
+        del self._by_key[person_key]
+        self._retired.add(person_key)
+        held = {number for number in person.profile.nhs if self._nhs.get(number) == person_id}
+        self._detach(person_id, person)
+        self._scorer.count_persons(-1)
+        links = tuple(dict.fromkeys(record.link for record in person.records))
+        for link in links:
+            del self._links[link]
+        for record in person.records:
+            self._scorer.observe(features(record), change=-1)
+        self._taken -= len(person.records)
+        self._reindex(person.blocking_keys, held)
+        return links
+
+    def _reindex(self, keys: set[str], numbers: set[str]) -> None:
+        """Give ``keys``' blocks and the NHS ``numbers`` the persons a restore would give.
+
+        A block past the cap holds only the first persons to reach it, so one that lost a
+        person is rebuilt from every person with its key, oldest first; an NHS number goes to
+        the oldest person carrying it. Linear in the persons: erasures are rare.
+        """
+        holders: dict[str, list[int]] = {key: [] for key in keys}
+        for person_id, person in sorted(self._persons.items()):
+            for key in keys & person.blocking_keys:
+                holders[key].append(person_id)
+            for number in numbers & person.profile.nhs:
+                self._nhs.setdefault(number, person_id)
+        for key, persons in holders.items():
+            for person_id in persons:
+                self._index.remove([key], person_id)
+            for person_id in persons:
+                self._index.add([key], person_id)
 
     def snapshot(self) -> Snapshot:
         """The state as plain rows, for durable storage."""

@@ -155,16 +155,27 @@ class FieldState:
         self.total = 0
         self.pairs = 0
 
-    def count(self, value: Hashable) -> None:
-        """Count one more record carrying ``value``, and re-derive the exact level's ``u``
-        from the chance that two records agree (smoothed by ``prior_records``)."""
+    def count(self, value: Hashable, change: int = 1) -> None:
+        """Count ``change`` more records carrying ``value`` (a negative change takes records
+        back, as if never seen: erasure), and re-derive the exact level's ``u`` from the
+        chance that two records agree (smoothed by ``prior_records``)."""
         before = self.values.get(value, 0)
-        self.values[value] = before + 1
-        self.pairs += before
-        self.total += 1
+        after = before + change
+        if after > 0:
+            self.values[value] = after
+        elif after == 0:
+            del self.values[value]
+        else:
+            raise ValueError("cannot take back more records of a value than were counted")
+        # Pairs of records agreeing on a value: c(c-1)/2, changed by change(2c + change - 1)/2.
+        self.pairs += change * (2 * before + change - 1) // 2
+        self.total = total = self.total + change
         if self.measured:
-            prior, total = self.prior_records, self.total
-            u = (self.pairs + self.model.u[0] * prior) / (total * (total - 1) / 2 + prior)
+            prior = self.prior_records
+            if total:
+                u = (self.pairs + self.model.u[0] * prior) / (total * (total - 1) / 2 + prior)
+            else:
+                u = self.model.u[0]  # exactly a state that never saw a record
             self.u[0] = u
             self.weights[0] = math.log2(self.m[0] / u)
 
@@ -264,24 +275,26 @@ class Scorer:
         """Every field's state, by name."""
         return {name: getattr(self, name) for name in FIELD_NAMES}
 
-    def observe(self, features: Features) -> None:
-        """Count a record's values and update the frequency-based ``u``.
+    def observe(self, features: Features, change: int = 1) -> None:
+        """Count a record's values (``change`` -1 takes a record back) and update the
+        frequency-based ``u``.
 
         The weights are a function of the counts alone, whatever order the records came in,
-        so a matcher rebuilt from a snapshot scores exactly as the one that wrote it.
+        so a matcher rebuilt from a snapshot scores exactly as the one that wrote it, and
+        one that took records back exactly as one that never saw them.
         """
         if features.given:
-            self.given.count(features.given.first)
+            self.given.count(features.given.first, change)
         if features.family:
-            self.family.count(features.family.core)
+            self.family.count(features.family.core, change)
         if features.dates:
-            self.birth_date.count(features.dates[0])
+            self.birth_date.count(features.dates[0], change)
         if features.postcode:
-            self.postcode.count(features.postcode)
+            self.postcode.count(features.postcode, change)
         if features.address:
-            self.address.count(features.address.text)
+            self.address.count(features.address.text, change)
         if features.other_id:
-            self.other_id.count(features.other_id)
+            self.other_id.count(features.other_id, change)
 
     def count_persons(self, change: int) -> None:
         """A person was started (+1) or merged away (-1)."""
@@ -292,7 +305,10 @@ class Scorer:
         """A person gained (+1) or lost (-1) ``home`` (an address's blocking key, which
         ignores the town and the spelling of the street): the measure of ``h``."""
         before = self._homes.get(home, 0)
-        self._homes[home] = before + change
+        if before + change:
+            self._homes[home] = before + change
+        else:
+            del self._homes[home]
         self._home_pairs += before if change > 0 else -(before - 1)
         self._update_housemates()
 

@@ -1,13 +1,14 @@
 """The backbone's durable state in SQL: SQLite on one machine, PostgreSQL in production.
 
 It holds the event journal, the accepted-events ledger, the shared view and its read
-audit. Importing the package imports every table module, so that the migrations see the
-whole schema.
+audit, the identity store and the record of erasures. Importing the package imports every
+table module, so that the migrations see the whole schema.
 """
 
 from streams.store.accepted import AcceptedEntry, AcceptedEvents
 from streams.store.audit import AuditEntry, ReadAudit
 from streams.store.engine import DEFAULT_URL, create_engine
+from streams.store.erasure import Erased, Erasures
 from streams.store.errors import StoreError
 from streams.store.identity import IdentityStore
 from streams.store.journal import EventJournal, JournalEntry
@@ -20,6 +21,8 @@ __all__ = [
     "AcceptedEntry",
     "AcceptedEvents",
     "AuditEntry",
+    "Erased",
+    "Erasures",
     "EventJournal",
     "IdentityStore",
     "JournalEntry",

@@ -2,7 +2,10 @@
 
 The ingest's idempotency rests on it (a repeat is known, a conflicting body is caught), and
 it is the durable copy of every accepted message, from which a broker that lost its topics
-(the memory-only embedded one) is given them again.
+(the memory-only embedded one) is given them again; except for an erased person's messages
+(:mod:`streams.store.erasure`): their ``key`` and ``payload`` are blanked and ``erased_at``
+set, while ``event_id`` and ``fingerprint`` stay, so a re-sent event is still a repeat. An
+erased entry has nothing left to publish.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import BigInteger, Identity, Integer, LargeBinary, String, func, select
+from sqlalchemy import BigInteger, Identity, Index, Integer, LargeBinary, String, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -23,7 +26,7 @@ from streams.store.errors import failing_as
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AcceptedEntry:
-    """One accepted event; ``position`` and ``accepted_at`` are set by the store."""
+    """One accepted event; ``position``, ``accepted_at`` and ``erased_at`` are set by the store."""
 
     event_id: UUID
     kind: str
@@ -35,13 +38,18 @@ class AcceptedEntry:
     payload: bytes
     accepted_at: datetime | None = field(default=None, compare=False)
     position: int | None = field(default=None, compare=False)
+    erased_at: datetime | None = field(default=None, compare=False)
 
 
 class AcceptedRow(Base):
     """The accepted-events table."""
 
     __tablename__ = "accepted_events"
-    __table_args__ = ({"sqlite_autoincrement": True},)
+    __table_args__ = (
+        # Erasure finds a person's messages by their key (agency and local id).
+        Index("ix_accepted_events_key", "key"),
+        {"sqlite_autoincrement": True},
+    )
 
     position: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer(), "sqlite"), Identity(), primary_key=True
@@ -55,11 +63,12 @@ class AcceptedRow(Base):
     key: Mapped[bytes] = mapped_column(LargeBinary())
     payload: Mapped[bytes] = mapped_column(LargeBinary())
     accepted_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    erased_at: Mapped[datetime | None]
 
 
 _COLUMNS = tuple(getattr(AcceptedRow, entry_field.name) for entry_field in fields(AcceptedEntry))
 _SUPPLIED = tuple(
-    f.name for f in fields(AcceptedEntry) if f.name not in {"accepted_at", "position"}
+    f.name for f in fields(AcceptedEntry) if f.name not in {"accepted_at", "position", "erased_at"}
 )
 #: Look-ups by id go in chunks, under every database's limit on bound parameters.
 _CHUNK = 500

@@ -4,7 +4,8 @@ Personal identifiers live here and nowhere else: every other table and topic car
 pseudonymous person key. The matcher works in memory; this store is its durable half. The
 identity agent appends each new observation as it resolves it, and a restarted worker
 rebuilds the matcher from :meth:`IdentityStore.snapshot`. Appends are idempotent (a content
-hash per observation), so a replay after a crash changes nothing.
+hash per observation), so a replay after a crash changes nothing. A person's erasure, here
+as in the rest of the store, is done by :class:`streams.store.erasure.Erasures`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
-    delete,
     func,
     select,
     update,
@@ -181,15 +181,6 @@ class IdentityStore:
                 connection.execute(
                     self._insert(RetiredKeyRow).on_conflict_do_nothing(), {"person_key": old_key}
                 )
-
-    def forget(self, person_key: str) -> int:
-        """Erase every identifier held of ``person_key``; returns how many records went."""
-        with failing_as("erasing an identity"), self._engine.begin() as connection:
-            gone = connection.execute(
-                delete(ObservationRow).where(ObservationRow.person_key == person_key)
-            ).rowcount
-            connection.execute(delete(ReviewRow).where(ReviewRow.person_key == person_key))
-        return gone
 
     def add_review(self, person_key: str, candidates: Sequence[tuple[str, float]]) -> None:
         """Queue ``person_key`` (provisional) for an engineer to compare with ``candidates``."""

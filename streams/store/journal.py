@@ -1,7 +1,10 @@
 """The event journal: every accepted agency event, recorded exactly once.
 
 Views are rebuilt from it, and it outlives the embedded Kafka broker, which keeps its
-topics in memory only. It is append-only: an event, once recorded, is never changed.
+topics in memory only. It is append-only with one exception: erasure of a person
+(:mod:`streams.store.erasure`) blanks the ``local_id`` and ``payload`` of the person's
+entries and sets ``erased_at``. The entries stay, so their event ids still recognise
+redeliveries; nothing else ever changes an entry.
 """
 
 from __future__ import annotations
@@ -25,9 +28,10 @@ from streams.store.errors import failing_as
 class JournalEntry:
     """One accepted event as the journal holds it.
 
-    ``local_id`` is the agency's own id of the person, by which erasure will find the
-    person's entries. ``recorded_at`` and ``position`` are set by the store and read back;
-    they are left out of comparisons, so an entry equals what the journal returns for it.
+    ``local_id`` is the agency's own id of the person, by which erasure finds the person's
+    entries. ``recorded_at``, ``position`` and ``erased_at`` (when erasure blanked
+    ``local_id`` and ``payload``) are set by the store and read back; they are left out of
+    comparisons, so an entry equals what the journal returns for it.
     """
 
     event_id: UUID
@@ -42,6 +46,7 @@ class JournalEntry:
     source_offset: int
     recorded_at: datetime | None = field(default=None, compare=False)
     position: int | None = field(default=None, compare=False)
+    erased_at: datetime | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         """Refuse a naive ``occurred_at`` now rather than at write time, and keep it in UTC."""
@@ -74,6 +79,7 @@ class JournalRow(Base):
     source_partition: Mapped[int]
     source_offset: Mapped[int] = mapped_column(BigInteger())
     recorded_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    erased_at: Mapped[datetime | None]
 
 
 #: The columns read back into a :class:`JournalEntry`, named as its fields.
@@ -81,11 +87,11 @@ _ENTRY_COLUMNS = tuple(
     getattr(JournalRow, entry_field.name) for entry_field in fields(JournalEntry)
 )
 
-#: The fields the caller supplies; the database sets ``recorded_at`` and ``position``.
+#: The fields the caller supplies; the store sets ``recorded_at``, ``position``, ``erased_at``.
 _SUPPLIED_FIELDS = tuple(
     entry_field.name
     for entry_field in fields(JournalEntry)
-    if entry_field.name not in {"recorded_at", "position"}
+    if entry_field.name not in {"recorded_at", "position", "erased_at"}
 )
 
 

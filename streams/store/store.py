@@ -11,6 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from streams.store.accepted import AcceptedEvents
 from streams.store.audit import ReadAudit
 from streams.store.engine import DEFAULT_URL, create_engine
+from streams.store.erasure import Erasures
 from streams.store.identity import IdentityStore
 from streams.store.journal import EventJournal
 from streams.store.migrate import upgrade
@@ -31,6 +32,7 @@ class Store:
         self.views = ViewStore(engine)
         self.audit = ReadAudit(engine)
         self.identity = IdentityStore(engine)
+        self.erasures = Erasures(engine)
 
     @classmethod
     def open(cls, url: str | URL = DEFAULT_URL) -> Store:

@@ -10,7 +10,7 @@ import pytest
 import pytest_asyncio
 
 from schemas.codec import AvroCodec
-from schemas.models import AgencyEvent, Contact, PersonEvent, PersonRef
+from schemas.models import AgencyEvent, Contact, ErasureRequest, PersonEvent, PersonRef
 from schemas.topics import Topics
 from streams.agents import identity
 from streams.app import BackboneApp
@@ -42,6 +42,7 @@ async def harness(
             codec=codec,
             matcher=identity.restored_matcher(SECRET, identities),
             identities=identities,
+            erasures=store.erasures,
             person_events=output(app_topics.person_events),
             dead_letters=DeadLetters(output(app_topics.dead_letters), connector="identity"),
         )
@@ -122,3 +123,26 @@ async def test_what_is_no_agency_event_is_dead_lettered(
     ((value, letter),) = await harness.dead_letters(1)
     assert value == b"\x00\x00"
     assert letter.connector == "identity"
+
+
+async def test_an_erasure_forgets_the_person_and_goes_on_under_their_key(
+    harness: AgentHarness, app_topics: Topics, codec: AvroCodec, store: Store
+) -> None:
+    events = three_agencies()
+    erasure = ErasureRequest(
+        event_id=uuid.uuid4(),
+        occurred_at=datetime(2026, 3, 3, tzinfo=UTC),
+        agency="council",
+        person=PersonRef(local_id="c-88"),
+        reason="The person asked the council to erase their data.",
+    )
+    # The second copy is a redelivery: it goes on again, under the same key.
+    queued = [*events, erasure, erasure]
+    await harness.publish([(app_topics.identity_queue, b"k", codec.encode(e)) for e in queued])
+    written = await harness.read(app_topics.person_events, len(queued))
+    person_events = [codec.decode_as(value, PersonEvent) for _, value, _ in written]
+    (key,) = {pe.person_key for pe in person_events}
+    assert [pe.event for pe in person_events[-2:]] == [PersonEvent.of(key, erasure).event] * 2
+    assert IdentityStore(store.engine).snapshot().observations == ()
+    again = identity.restored_matcher(SECRET, IdentityStore(store.engine))
+    assert again.resolve(identity.identity_record(events[0])).person_key != key

@@ -57,15 +57,6 @@ def test_rekey_moves_links_and_retires_the_old_key(store: Store) -> None:
     assert snapshot.retired_keys == ("old",)
 
 
-def test_forget_erases_every_identifier(store: Store) -> None:
-    identities = IdentityStore(store.engine)
-    identities.append([Observation("a", records()[0]), Observation("b", records()[2])])
-    identities.add_review("a", [("b", 3.5)])
-    assert identities.forget("a") == 1
-    assert [o.person_key for o in identities.snapshot().observations] == ["b"]
-    assert identities.reviews() == []
-
-
 def test_reviews_open_and_settle(store: Store) -> None:
     identities = IdentityStore(store.engine)
     identities.add_review("p2", [("p1", 4.25), ("p9", 2.0)])
