@@ -6,6 +6,7 @@ and lets the command line decide the broker and the store.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,25 @@ class BackboneApp(faust.App):
         """A topic (or several) whose keys and values are bytes: agents encode and decode
         themselves, so that a message that fails to decode can be dead-lettered as it came."""
         return self.topic(*names, key_serializer="raw", value_serializer="raw")
+
+    def batch_agent(
+        self,
+        source: Any,
+        name: str,
+        process: Callable[[Sequence[Any]], Awaitable[int]],
+        *,
+        size: int = 500,
+        within: float = 0.05,
+    ) -> Any:
+        """An agent that hands ``process`` each batch of up to ``size`` Faust events taken
+        from ``source`` (waiting at most ``within`` seconds to fill one), one batch at a time:
+        concurrency 1, since Faust can commit past an in-flight event otherwise (faust.md)."""
+
+        async def batches(stream: Any) -> AsyncIterator[int]:
+            async for events in stream.take_events(size, within=within):
+                yield await process(events)
+
+        return self.agent(source, name=name, concurrency=1)(batches)
 
     def _new_transport(self) -> Any:
         return KafkaTransport(self.conf.broker_consumer, self)

@@ -18,7 +18,7 @@ again under the same key.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,9 +34,6 @@ from streams.store.identity import IdentityStore
 from streams.stored import until_stored
 
 log = logging.getLogger(__name__)
-
-BATCH_SIZE = 500
-BATCH_WITHIN = 0.05
 
 
 def identity_record(event: AgencyEvent) -> IdentityRecord:
@@ -152,23 +149,22 @@ def register(
     queue = app.raw_topic(app.topics_config.identity_queue)
     steps = _Identity(codec, matcher, identities, erasures, person_events)
 
-    async def identity(stream: Any) -> AsyncIterator[int]:
-        async for batch in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN):
-            events: list[AgencyEvent] = []
-            for event in batch:
-                try:
-                    decoded = codec.decode(event.message.value)
-                    if not isinstance(decoded, AgencyEvent):
-                        raise MalformedEventError(
-                            "unexpected_record", f"{type(decoded).__name__} is no agency event"
-                        )
-                except MalformedEventError as exc:
-                    await dead_letters.send(event.message, exc)
-                    continue
-                events.append(decoded)
-            yield await steps.process(events)
+    async def identity(batch: Sequence[Any]) -> int:
+        events: list[AgencyEvent] = []
+        for event in batch:
+            try:
+                decoded = codec.decode(event.message.value)
+                if not isinstance(decoded, AgencyEvent):
+                    raise MalformedEventError(
+                        "unexpected_record", f"{type(decoded).__name__} is no agency event"
+                    )
+            except MalformedEventError as exc:
+                await dead_letters.send(event.message, exc)
+                continue
+            events.append(decoded)
+        return await steps.process(events)
 
-    return app.agent(queue, name="identity", concurrency=1)(identity)
+    return app.batch_agent(queue, "identity", identity)
 
 
 def restored_matcher(secret: bytes, identities: IdentityStore) -> Matcher:

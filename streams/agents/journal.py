@@ -11,7 +11,7 @@ always already durable.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import Sequence
 from typing import Any
 
 from schemas.models import AgencyEvent
@@ -21,10 +21,6 @@ from streams.store import JournalEntry, Store
 from streams.stored import until_stored
 
 log = logging.getLogger(__name__)
-
-#: Events taken per batch, and how long to wait to fill one.
-BATCH_SIZE = 500
-BATCH_WITHIN = 0.05
 
 
 def journal_entry(intake: Intake) -> JournalEntry:
@@ -52,16 +48,13 @@ def register(app: BackboneApp, decoder: Decoder, store: Store, onward: Any | Non
     """
     sources = app.raw_topic(*app.topics_config.sources.values())
 
-    async def journal(stream: Any) -> AsyncIterator[int]:
-        async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN):
-            decoded = await decoder.decode(events)
-            if not decoded:
-                continue
-            entries = [journal_entry(intake) for intake in decoded]
-            recorded = await until_stored("journal write", store.journal.record_many, entries)
-            if onward is not None:
-                for intake in decoded:
-                    await onward.send(key=intake.key, value=intake.value)
-            yield recorded
+    async def journal(events: Sequence[Any]) -> int:
+        decoded = await decoder.decode(events)
+        entries = [journal_entry(intake) for intake in decoded]
+        recorded = await until_stored("journal write", store.journal.record_many, entries)
+        if onward is not None:
+            for intake in decoded:
+                await onward.send(key=intake.key, value=intake.value)
+        return recorded
 
-    return app.agent(sources, name="journal", concurrency=1)(journal)
+    return app.batch_agent(sources, "journal", journal)

@@ -25,7 +25,7 @@ folded already by those.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence, Set
+from collections.abc import Sequence, Set
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -40,9 +40,6 @@ from streams.tables import TableValue, changelog_partition_of, model_table
 from streams.views import PersonView, apply_person
 
 log = logging.getLogger(__name__)
-
-BATCH_SIZE = 500
-BATCH_WITHIN = 0.05
 
 #: The headers a forwarded event carries: where it was on person-events.
 SOURCE_PARTITION = "person-partition"
@@ -189,10 +186,6 @@ def register(
         app, codec=codec, views=views, place_events=place_events, dead_letters=dead_letters
     )
 
-    async def person_view(stream: Any) -> AsyncIterator[int]:
-        async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN):
-            yield await person_views.process(events)
-
-    return app.agent(
-        app.raw_topic(app.topics_config.person_events), name="person-view", concurrency=1
-    )(person_view)
+    return app.batch_agent(
+        app.raw_topic(app.topics_config.person_events), "person-view", person_views.process
+    )

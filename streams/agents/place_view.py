@@ -14,7 +14,7 @@ Weekly counts are aggregates and stay; only the persons with needs name anyone.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,9 +29,6 @@ from streams.tables import TableValue, changelog_partition_of, model_table
 from streams.views import PlaceView, apply_place
 
 log = logging.getLogger(__name__)
-
-BATCH_SIZE = 500
-BATCH_WITHIN = 0.05
 
 
 class PlaceEntry(TableValue):
@@ -139,10 +136,6 @@ def register(
     """Add the place-view agent to ``app``; its table is ``place-views``."""
     place_views = PlaceViews(app, codec=codec, views=views, dead_letters=dead_letters)
 
-    async def place_view(stream: Any) -> AsyncIterator[int]:
-        async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN):
-            yield await place_views.process(events)
-
-    return app.agent(
-        app.raw_topic(app.topics_config.place_events), name="place-view", concurrency=1
-    )(place_view)
+    return app.batch_agent(
+        app.raw_topic(app.topics_config.place_events), "place-view", place_views.process
+    )
