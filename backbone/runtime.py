@@ -16,7 +16,7 @@ from faust.contrib.asgi import serve_asgi
 from backbone.broker import EmbeddedBroker
 from backbone.http import HealthSources, build_api
 from backbone.keys import KEY_FILE, installation_secret
-from backbone.settings import Agency, Settings, Team
+from backbone.settings import Agency, Engineer, Settings, Team
 from connectors.http import ingest_router
 from connectors.ingest import Ingest
 from connectors.ledger import AcceptedEvent, Ledger
@@ -26,6 +26,7 @@ from schemas.codec import AvroCodec
 from schemas.registry import ConfluentSchemaRegistry, EmbeddedSchemaRegistry, SchemaRegistry
 from schemas.topics import TopicSpec
 from streams.agents import identity, journal, person_view, place_view
+from streams.api.identity import identity_router
 from streams.api.reads import read_router
 from streams.app import BackboneApp, StreamsConfig, create_app
 from streams.intake import DeadLetters, Decoder
@@ -45,8 +46,11 @@ def codec_for(settings: Settings) -> AvroCodec:
     return AvroCodec(schema_registry(settings), Catalog.load())
 
 
-def token_to_id(find: Callable[[str], Agency | Team | None]) -> Callable[[str], str | None]:
-    """Bearer token to its holder's id (``agency_for_token`` or ``team_for_token``)."""
+def token_to_id(
+    find: Callable[[str], Agency | Team | Engineer | None],
+) -> Callable[[str], str | None]:
+    """Bearer token to its holder's id (``agency_for_token``, ``team_for_token`` or
+    ``engineer_for_token``)."""
 
     def authenticate(token: str) -> str | None:
         holder = find(token)
@@ -168,6 +172,7 @@ def assemble(settings: Settings, broker: EmbeddedBroker | None = None) -> Backbo
         [
             ingest_router(ingest, token_to_id(settings.agency_for_token)),
             read_router(store, token_to_id(settings.team_for_token)),
+            identity_router(store, token_to_id(settings.engineer_for_token)),
         ],
     )
     serve_asgi(app, api, host=settings.http_host, port=settings.http_port)

@@ -70,6 +70,13 @@ class Team(TokenHolder):
     name: str | None = None
 
 
+class Engineer(TokenHolder):
+    """An integration engineer: resolves the identity review queue, reads no person's view."""
+
+    id: str = _Id
+    name: str | None = None
+
+
 class ServiceEntry(_Entry):
     """A service in the directory (modelled on Open Referral HSDS)."""
 
@@ -139,6 +146,7 @@ class Settings(BaseSettings):
     schema_registry: SchemaRegistrySettings = SchemaRegistrySettings()
     agencies: list[Agency] = []
     teams: list[Team] = []
+    engineers: list[Engineer] = []
     services: list[ServiceEntry] = []
 
     @classmethod
@@ -161,11 +169,17 @@ class Settings(BaseSettings):
     def _consistent(self) -> Self:
         _unique("agencies", [agency.id for agency in self.agencies])
         _unique("teams", [team.id for team in self.teams])
+        _unique("engineers", [engineer.id for engineer in self.engineers])
         _unique("services", [service.id for service in self.services])
         known = {agency.id for agency in self.agencies}
         for index, team in enumerate(self.teams):
             if team.agency not in known:
                 raise ValueError(f"teams.{index}.agency: unknown agency {team.agency!r}")
+        # The read audit names teams and engineers alike by id: one id must mean one reader.
+        team_ids = {team.id for team in self.teams}
+        for index, engineer in enumerate(self.engineers):
+            if engineer.id in team_ids:
+                raise ValueError(f"engineers.{index}.id: {engineer.id!r} is also a team's id")
         return self
 
     @property
@@ -180,6 +194,10 @@ class Settings(BaseSettings):
     def team_for_token(self, token: str) -> Team | None:
         """The team whose token this is, if any."""
         return next((team for team in self.teams if team.accepts(token)), None)
+
+    def engineer_for_token(self, token: str) -> Engineer | None:
+        """The integration engineer whose token this is, if any."""
+        return next((engineer for engineer in self.engineers if engineer.accepts(token)), None)
 
 
 def _unique(section: str, ids: list[str]) -> None:

@@ -23,6 +23,12 @@ teams:
   - id: adult-social-care
     agency: council
     token: asc-secret
+engineers:
+  - id: ada
+    name: Ada
+    token: ada-secret
+  - id: grace
+    token_sha256: {engineer_digest}
 """
 
 
@@ -30,7 +36,8 @@ teams:
 def config(tmp_path: Path) -> Path:
     path = tmp_path / "backbone.yaml"
     digest = hashlib.sha256(b"allotment-secret").hexdigest()
-    path.write_text(_YAML.format(digest=digest))
+    engineer_digest = hashlib.sha256(b"grace-secret").hexdigest()
+    path.write_text(_YAML.format(digest=digest, engineer_digest=engineer_digest))
     return path
 
 
@@ -76,6 +83,46 @@ def test_plain_and_hashed_tokens_authenticate(config: Path) -> None:
     team = settings.team_for_token("asc-secret")
     assert team is not None
     assert team.id == "adult-social-care"
+
+
+def test_engineers_authenticate_with_their_own_tokens_only(config: Path) -> None:
+    settings = load_settings(config)
+    ada = settings.engineer_for_token("ada-secret")
+    grace = settings.engineer_for_token("grace-secret")
+    assert ada is not None
+    assert (ada.id, ada.name) == ("ada", "Ada")
+    assert grace is not None
+    assert grace.id == "grace"
+    assert settings.engineer_for_token("asc-secret") is None  # a team's token
+    assert settings.engineer_for_token("wrong") is None
+    assert settings.team_for_token("ada-secret") is None
+    assert "ada-secret" not in repr(settings)
+
+
+def test_engineer_ids_are_unique_and_apart_from_team_ids(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("engineers:\n  - id: ada\n    token: x\n  - id: ada\n    token: y\n")
+    with pytest.raises(ConfigError, match=r"engineers\.1\.id: 'ada' appears twice"):
+        load_settings(path)
+    path.write_text(
+        "agencies:\n  - id: council\n    token: a\n"
+        "teams:\n  - id: ada\n    agency: council\n    token: t\n"
+        "engineers:\n  - id: ada\n    token: e\n"
+    )
+    with pytest.raises(ConfigError, match=r"engineers\.0\.id: 'ada' is also a team's id"):
+        load_settings(path)
+
+
+def test_an_engineer_needs_exactly_one_token_and_it_is_never_echoed(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("engineers:\n  - id: ada\n    token: very-secret\n    token_sha256: bad\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    assert "engineers.0.token_sha256" in str(caught.value)
+    assert "very-secret" not in str(caught.value)
+    path.write_text("engineers:\n  - id: ada\n")
+    with pytest.raises(ConfigError, match="exactly one of token or token_sha256"):
+        load_settings(path)
 
 
 def test_unknown_keys_are_named(tmp_path: Path) -> None:

@@ -154,6 +154,17 @@ class IdentityStore:
             tuple(Learned(row.field, tuple(json.loads(row.counts))) for row in learned),
         )
 
+    def records(self, person_key: str) -> list[IdentityRecord]:
+        """A person's records in the order they were first seen, for an engineer to compare."""
+        columns = [ObservationRow.__table__.c[name] for name in _RECORD_FIELDS]
+        statement = (
+            select(*columns)
+            .where(ObservationRow.person_key == person_key)
+            .order_by(ObservationRow.position)
+        )
+        with failing_as("reading a person's records"), self._engine.connect() as connection:
+            return [IdentityRecord(*row) for row in connection.execute(statement)]
+
     def learn(self, learned: Sequence[Learned]) -> None:
         """Replace the learnt counts (they only grow, so the latest is the truth)."""
         if not learned:

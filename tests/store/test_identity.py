@@ -57,6 +57,18 @@ def test_rekey_moves_links_and_retires_the_old_key(store: Store) -> None:
     assert snapshot.retired_keys == ("old",)
 
 
+def test_records_of_one_person_in_the_order_seen(store: Store) -> None:
+    identities = IdentityStore(store.engine)
+    margaret, peggy, tomasz, moved = records()
+    identities.append(
+        [Observation("p1", margaret), Observation("p2", tomasz), Observation("p1", moved)]
+    )
+    identities.append([Observation("p1", peggy)])
+    assert identities.records("p1") == [margaret, moved, peggy]
+    assert identities.records("p2") == [tomasz]
+    assert identities.records("nobody") == []
+
+
 def test_reviews_open_and_settle(store: Store) -> None:
     identities = IdentityStore(store.engine)
     identities.add_review("p2", [("p1", 4.25), ("p9", 2.0)])
