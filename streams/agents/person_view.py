@@ -24,6 +24,7 @@ folded already by those.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence, Set
 from dataclasses import dataclass, field
@@ -154,6 +155,13 @@ class PersonViews:
                 self.erased[key] = ErasedEntry(offset=event.message.offset)
 
     async def _forward(self, batch: _Batch) -> None:
+        """Send the batch's events on to places and wait until the broker has them all.
+
+        A send only queues the message; were SQL written before delivery, a crash could lose
+        the queued sends while SQL says the events were folded, and the replay would not
+        send them again.
+        """
+        sent = []
         for event, person_event in batch.forwards:
             message = event.message
             headers = [
@@ -162,14 +170,19 @@ class PersonViews:
             ]
             place = person_event.event.place
             if place is not None and not isinstance(person_event.event, ErasureRequest):
-                await self._place_events.send(
-                    key=place.place_id.encode(), value=message.value, headers=headers
+                sent.append(
+                    await self._place_events.send(
+                        key=place.place_id.encode(), value=message.value, headers=headers
+                    )
                 )
                 continue
             for partition in range(self._place_partitions):
-                await self._place_events.send(
-                    key=message.key, value=message.value, partition=partition, headers=headers
+                sent.append(
+                    await self._place_events.send(
+                        key=message.key, value=message.value, partition=partition, headers=headers
+                    )
                 )
+        await asyncio.gather(*sent)
 
 
 def register(
