@@ -30,6 +30,8 @@ from faust.transport.drivers.aiokafka import (
 )
 from faust.types import TP
 
+from schemas.errors import BrokerError
+
 log = logging.getLogger(__name__)
 
 #: The probe's long-poll wait: on a correct broker the fetch at the end returns no records,
@@ -41,7 +43,7 @@ class _FetchWaitApp(Protocol):
     fetch_max_wait: float
 
 
-class HighwaterUnconfirmedError(RuntimeError):
+class HighwaterUnconfirmedError(BrokerError):
     """A changelog end offset could not be confirmed by a fetch, so recovery must not go on."""
 
 

@@ -169,17 +169,15 @@ class PersonViews:
                 (SOURCE_OFFSET, str(message.offset).encode()),
             ]
             place = person_event.event.place
-            if place is not None and not isinstance(person_event.event, ErasureRequest):
+            targets: list[tuple[bytes | None, int | None]]
+            if isinstance(person_event.event, ErasureRequest) or place is None:
+                targets = [(message.key, p) for p in range(self._place_partitions)]
+            else:
+                targets = [(place.place_id.encode(), None)]
+            for key, partition in targets:
                 sent.append(
                     await self._place_events.send(
-                        key=place.place_id.encode(), value=message.value, headers=headers
-                    )
-                )
-                continue
-            for partition in range(self._place_partitions):
-                sent.append(
-                    await self._place_events.send(
-                        key=message.key, value=message.value, partition=partition, headers=headers
+                        key=key, value=message.value, partition=partition, headers=headers
                     )
                 )
         await asyncio.gather(*sent)

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from streams.api.common import bearer_holder, problems
 from streams.identity.records import IdentityRecord
 from streams.store import Store
 from streams.store.identity import Review
@@ -101,14 +102,8 @@ class Problem(BaseModel):
     detail: list[FieldProblem]
 
 
-def _problems(status: int, *problems: tuple[str, str]) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    body = Problem(detail=[FieldProblem(loc=loc, msg=msg) for loc, msg in problems])
-    return JSONResponse(body.model_dump(mode="json"), status, headers=headers)
-
-
 def _unauthorised() -> JSONResponse:
-    return _problems(
+    return problems(
         401, ("header.authorization", "an integration engineer's bearer token is required")
     )
 
@@ -129,8 +124,7 @@ def identity_router(store: Store, engineer_for_token: Callable[[str], str | None
     router = APIRouter(tags=["identity review"])
 
     def engineer_of(request: Request) -> str | None:
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        return engineer_for_token(token) if scheme.lower() == "bearer" and token else None
+        return bearer_holder(request, engineer_for_token)
 
     def compared(engineer: str, status: str | None) -> ReviewList:
         """The reviews with everyone's records, each person shown audited before any leaves."""
@@ -161,8 +155,7 @@ def identity_router(store: Store, engineer_for_token: Callable[[str], str | None
 
     def keep(person_key: str, resolution: str) -> Review | None:
         """The review kept apart, or None if it was not open (unknown, or settled already)."""
-        open_reviews = store.identity.reviews("open")
-        review = next((r for r in open_reviews if r.person_key == person_key), None)
+        review = store.identity.review(person_key)
         if review is None or not store.identity.settle(person_key, "kept", resolution):
             return None
         return Review(review.person_key, review.candidates, "kept", resolution)
@@ -178,7 +171,7 @@ def identity_router(store: Store, engineer_for_token: Callable[[str], str | None
         if engineer is None:
             return _unauthorised()
         if status not in _STATUSES:
-            return _problems(422, ("query.status", f"should be one of {', '.join(_STATUSES)}"))
+            return problems(422, ("query.status", f"should be one of {', '.join(_STATUSES)}"))
         listing = await asyncio.to_thread(compared, engineer, None if status == "all" else status)
         return JSONResponse(listing.model_dump(mode="json"))
 
@@ -200,7 +193,7 @@ def identity_router(store: Store, engineer_for_token: Callable[[str], str | None
         try:
             Decision.model_validate_json(await request.body())
         except ValidationError as exc:
-            return _problems(
+            return problems(
                 422,
                 *(
                     (".".join(["body", *(str(part) for part in error["loc"])]), error["msg"])
@@ -210,7 +203,7 @@ def identity_router(store: Store, engineer_for_token: Callable[[str], str | None
         resolution = f"kept apart by engineer {engineer}"
         settled = await asyncio.to_thread(keep, person_key, resolution)
         if settled is None:
-            return _problems(404, ("path.person_key", "no open review for this person"))
+            return problems(404, ("path.person_key", "no open review for this person"))
         candidates = [Candidate(person_key=key, score=score) for key, score in settled.candidates]
         body = SettledReview(
             person_key=settled.person_key,

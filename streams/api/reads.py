@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from streams.api.common import bearer_holder, problems
 from streams.store import Store
 from streams.views import basis_for
 from streams.views.place import PlaceView, week_of
@@ -25,45 +26,39 @@ WEEK = timedelta(days=7)
 BASELINE = timedelta(days=28)
 
 
-def _problem(status: int, loc: str, msg: str) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse({"detail": [{"loc": loc, "msg": msg}]}, status, headers=headers)
-
-
 def read_router(store: Store, team_for_token: Callable[[str], str | None]) -> APIRouter:
     """``GET /v1/persons/{person_key}`` and ``GET /v1/places/{place_id}`` for team tokens."""
     router = APIRouter(tags=["shared view"])
 
     def team_of(request: Request) -> str | None:
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        return team_for_token(token) if scheme.lower() == "bearer" and token else None
+        return bearer_holder(request, team_for_token)
 
     @router.get("/v1/persons/{person_key}")
     async def person(person_key: str, request: Request) -> JSONResponse:
         """The person's view, if the calling team has a basis to see it."""
         team = team_of(request)
         if team is None:
-            return _problem(401, "header.authorization", "a team's bearer token is required")
+            return problems(401, ("header.authorization", "a team's bearer token is required"))
         view = await asyncio.to_thread(store.views.person, person_key)
         if view is None:
-            return _problem(404, "path.person_key", "no such person")
+            return problems(404, ("path.person_key", "no such person"))
         basis = basis_for(view, team, open_handoff_teams=view.open_handoff_teams())
         why = ",".join(basis) or "none"
         await asyncio.to_thread(
             store.audit.record, team, person_key, "person_view", why, granted=bool(basis)
         )
         if not basis:
-            return _problem(403, "path.person_key", "no consent or open handoff for your team")
+            return problems(403, ("path.person_key", "no consent or open handoff for your team"))
         return JSONResponse({"basis": basis, "view": view.model_dump(mode="json")})
 
     @router.get("/v1/places/{place_id}")
     async def place(place_id: str, request: Request, at: datetime | None = None) -> JSONResponse:
         """Need beside community capacity in a place, as of ``at`` (default: now)."""
         if team_of(request) is None:
-            return _problem(401, "header.authorization", "a team's bearer token is required")
+            return problems(401, ("header.authorization", "a team's bearer token is required"))
         view = await asyncio.to_thread(store.views.place, place_id)
         if view is None:
-            return _problem(404, "path.place_id", "no such place")
+            return problems(404, ("path.place_id", "no such place"))
         return JSONResponse(place_summary(view, at or datetime.now(UTC)))
 
     return router

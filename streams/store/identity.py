@@ -15,11 +15,13 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Identity,
     Integer,
+    Select,
     String,
     Text,
     func,
@@ -206,6 +208,15 @@ class IdentityStore:
         statement = select(table).order_by(table.c.created_at, table.c.person_key)
         if status is not None:
             statement = statement.where(table.c.status == status)
+        return self._reviews(statement)
+
+    def review(self, person_key: str) -> Review | None:
+        """The review of provisional person ``person_key``, or None."""
+        table = ReviewRow.__table__
+        found = self._reviews(select(table).where(table.c.person_key == person_key))
+        return found[0] if found else None
+
+    def _reviews(self, statement: Select[Any]) -> list[Review]:
         with failing_as("reading identity reviews"), self._engine.connect() as connection:
             return [
                 Review(
