@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from backbone.commands import dlq, identity, outbox, publish
+from backbone.commands import dlq, identity, outbox, publish, rules
 from backbone.commands.connecting import ConfigOption
 from backbone.settings import Settings, load_settings
 from schemas.catalog import Catalog
@@ -27,6 +27,7 @@ app.command()(publish.publish)
 app.add_typer(outbox.app, name="outbox")
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(identity.app, name="identity")
+app.add_typer(rules.app, name="rules")
 
 console = Console()
 errors = Console(stderr=True)

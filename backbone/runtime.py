@@ -6,8 +6,9 @@ contracts in ``schemas``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, fields
+from typing import Any
 from uuid import UUID
 
 from fastapi import FastAPI
@@ -23,9 +24,11 @@ from connectors.ledger import AcceptedEvent, Ledger
 from connectors.producer import KafkaSink, ProducerSettings
 from schemas.catalog import Catalog
 from schemas.codec import AvroCodec
+from schemas.models import IdentityDecision
 from schemas.registry import ConfluentSchemaRegistry, EmbeddedSchemaRegistry, SchemaRegistry
 from schemas.topics import TopicSpec
 from streams.agents import identity, journal, person_view, place_view
+from streams.api.alerts import alerts_router
 from streams.api.identity import identity_router
 from streams.api.reads import read_router
 from streams.app import BackboneApp, StreamsConfig, create_app
@@ -76,6 +79,18 @@ class StoreLedger(Ledger):
                 for event in accepted
             ]
         )
+
+
+def publish_to(channel: Any, codec: AvroCodec) -> Callable[[IdentityDecision], Awaitable[None]]:
+    """Put identity decisions on ``channel`` (the identity queue), waiting for the broker."""
+
+    async def publish(decision: IdentityDecision) -> None:
+        delivery = await channel.send(
+            key=decision.person_key.encode(), value=codec.encode(decision)
+        )
+        await delivery
+
+    return publish
 
 
 def ingest_for(settings: Settings, store: Store, brokers: Sequence[str]) -> Ingest:
@@ -139,15 +154,15 @@ def assemble(settings: Settings, broker: EmbeddedBroker | None = None) -> Backbo
     dead_letters = DeadLetters(app.raw_topic(kafka.topics.dead_letters), connector="journal")
     identity_queue = app.raw_topic(kafka.topics.identity_queue)
     journal.register(app, Decoder(codec, kafka.topics, dead_letters), store, identity_queue)
-    identities = store.identity
     identity.register(
         app,
         codec=codec,
         matcher=identity.restored_matcher(
-            installation_secret(settings.data_dir / KEY_FILE), identities
+            installation_secret(settings.data_dir / KEY_FILE), store.identity
         ),
-        identities=identities,
-        erasures=store.erasures,
+        stores=identity.IdentityStores(
+            store.identity, store.erasures, store.decisions, store.journal
+        ),
         person_events=app.raw_topic(kafka.topics.person_events),
         dead_letters=DeadLetters(app.raw_topic(kafka.topics.dead_letters), connector="identity"),
     )
@@ -172,7 +187,12 @@ def assemble(settings: Settings, broker: EmbeddedBroker | None = None) -> Backbo
         [
             ingest_router(ingest, token_to_id(settings.agency_for_token)),
             read_router(store, token_to_id(settings.team_for_token)),
-            identity_router(store, token_to_id(settings.engineer_for_token)),
+            alerts_router(store, token_to_id(settings.team_for_token)),
+            identity_router(
+                store,
+                token_to_id(settings.engineer_for_token),
+                publish_to(identity_queue, codec),
+            ),
         ],
     )
     serve_asgi(app, api, host=settings.http_host, port=settings.http_port)

@@ -76,7 +76,7 @@ def contacts(count: int) -> list[Contact]:
     ]
 
 
-def timed(path: str, events: int, run: Callable[[], None]) -> Result:
+def timed(path: str, events: int, run: Callable[[], object]) -> Result:
     started = time.perf_counter()
     run()
     return Result(path, events, time.perf_counter() - started)

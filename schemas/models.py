@@ -16,7 +16,14 @@ from typing import Annotated, Final
 from uuid import UUID
 
 from annotated_types import Interval, MinLen
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    StringConstraints,
+    model_validator,
+)
 
 from schemas.topics import RECORD_OF_KIND, EventKind
 
@@ -160,6 +167,13 @@ class Severity(StrEnum):
     LOW = "low"
     MEDIUM = "medium"
     HIGH = "high"
+
+
+class IdentityDecisionKind(StrEnum):
+    """What an integration engineer decided about persons the matcher kept apart or joined."""
+
+    MERGE = "merge"
+    SPLIT = "split"
 
 
 class AlertSubjectKind(StrEnum):
@@ -328,6 +342,54 @@ class PersonEvent(ContractModel):
         return cls(person_key=person_key, event=scrubbed)
 
 
+class PersonLink(ContractModel):
+    """One agency's record of a person, named by the agency and its own id of them."""
+
+    agency: Id
+    local_id: Id
+
+
+class IdentityDecision(ContractModel):
+    """An integration engineer's merge or split, applied in order by the identity agent.
+
+    It names agencies' local ids, so it travels only on the identity queue.
+    """
+
+    decision_id: UUID
+    kind: IdentityDecisionKind
+    #: The person merged away, or the person split.
+    person_key: Id
+    #: For a merge, the person kept.
+    into: Id | None = None
+    #: For a split, the links that move to a new person.
+    links: list[PersonLink]
+    engineer: Id
+    decided_at: Timestamp
+
+    @model_validator(mode="after")
+    def _fits_its_kind(self) -> IdentityDecision:
+        """A merge names the person kept and no links; a split names links and no ``into``."""
+        if self.kind is IdentityDecisionKind.MERGE:
+            if self.into is None or self.links:
+                raise ValueError("a merge names the person kept (into) and no links")
+            if self.into == self.person_key:
+                raise ValueError("a person cannot be merged into itself")
+        elif self.into is not None or not self.links:
+            raise ValueError("a split names the links that move and no into")
+        return self
+
+
+class PersonReset(ContractModel):
+    """Links moved away from a person: views drop the person, and replayed events rebuild it.
+
+    Travels on person-events beside :class:`PersonEvent`, keyed by the person key.
+    """
+
+    person_key: Id
+    decision_id: UUID
+    decided_at: Timestamp
+
+
 AGENCY_EVENTS: Final[tuple[type[AgencyEvent], ...]] = (
     Referral,
     Contact,
@@ -338,7 +400,14 @@ AGENCY_EVENTS: Final[tuple[type[AgencyEvent], ...]] = (
 )
 
 #: Records that travel as whole messages, each under its own registry subject.
-MESSAGES: Final[tuple[type[ContractModel], ...]] = (*AGENCY_EVENTS, Alert, Handoff, PersonEvent)
+MESSAGES: Final[tuple[type[ContractModel], ...]] = (
+    *AGENCY_EVENTS,
+    Alert,
+    Handoff,
+    PersonEvent,
+    IdentityDecision,
+    PersonReset,
+)
 
 #: Every class that has an ``.avsc`` of the same name; the catalog pairs them at load.
 NAMED_TYPES: Final[tuple[type[ContractModel] | type[StrEnum], ...]] = (
@@ -354,7 +423,9 @@ NAMED_TYPES: Final[tuple[type[ContractModel] | type[StrEnum], ...]] = (
     HandoffState,
     Severity,
     AlertSubjectKind,
+    IdentityDecisionKind,
     PersonRef,
+    PersonLink,
     PlaceRef,
     AlertEvidence,
     ContactSummary,

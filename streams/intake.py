@@ -12,7 +12,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from pydantic import BaseModel
 
@@ -25,6 +25,7 @@ from schemas.topics import EventKind, Topics
 log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=BaseModel)
+N = TypeVar("N", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -128,15 +129,40 @@ class Decoder:
         return decoded
 
 
+@overload
 async def decode_each(
     events: Sequence[Any], codec: AvroCodec, model: type[M], dead_letters: DeadLetters
-) -> list[tuple[Any, M]]:
-    """Each Faust event of a backbone topic with the ``model`` its value holds, in order;
-    one that does not decode as ``model`` goes to ``dead_letters`` instead."""
-    decoded: list[tuple[Any, M]] = []
+) -> list[tuple[Any, M]]: ...
+
+
+@overload
+async def decode_each(
+    events: Sequence[Any],
+    codec: AvroCodec,
+    model: tuple[type[M], type[N]],
+    dead_letters: DeadLetters,
+) -> list[tuple[Any, M | N]]: ...
+
+
+async def decode_each(
+    events: Sequence[Any],
+    codec: AvroCodec,
+    model: type[BaseModel] | tuple[type[BaseModel], ...],
+    dead_letters: DeadLetters,
+) -> list[tuple[Any, Any]]:
+    """Each Faust event of a backbone topic with the ``model`` (or one of the models) its
+    value holds, in order; one that does not decode as such goes to ``dead_letters``."""
+    wanted = model if isinstance(model, tuple) else (model,)
+    decoded: list[tuple[Any, BaseModel]] = []
     for event in events:
         try:
-            decoded.append((event, codec.decode_as(event.message.value, model)))
+            value = codec.decode(event.message.value)
+            if not isinstance(value, wanted):
+                names = " or ".join(cls.__name__ for cls in wanted)
+                raise MalformedEventError(
+                    "unexpected_record", f"expected {names}, got {type(value).__name__}"
+                )
+            decoded.append((event, value))
         except MalformedEventError as exc:
             await dead_letters.send(event.message, exc)
     return decoded

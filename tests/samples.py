@@ -21,6 +21,7 @@ from schemas.models import (
     ContactOutcome,
     ContactSummary,
     ContextPack,
+    ContractModel,
     DeclineReason,
     ErasureRequest,
     Handoff,
@@ -28,9 +29,13 @@ from schemas.models import (
     HandoffState,
     HandoffUpdate,
     HandoffUpdateStatus,
+    IdentityDecision,
+    IdentityDecisionKind,
     Need,
     PersonEvent,
+    PersonLink,
     PersonRef,
+    PersonReset,
     PlaceRef,
     Referral,
     Severity,
@@ -199,6 +204,43 @@ def sample_person_event() -> PersonEvent:
     return PersonEvent.of("pk-3f9a1c2e", sample_contact())
 
 
-def sample_messages() -> list[AgencyEvent | Alert | Handoff | PersonEvent]:
+def sample_identity_decision() -> IdentityDecision:
+    """An engineer's merge of a provisional person into the person a review suggested."""
+    return IdentityDecision(
+        decision_id=UUID(int=8),
+        kind=IdentityDecisionKind.MERGE,
+        person_key="pk-77b0d4e1",
+        into="pk-3f9a1c2e",
+        links=[],
+        engineer="eng-1",
+        decided_at=at(4, 9),
+    )
+
+
+def sample_split() -> IdentityDecision:
+    """An engineer's split of one agency's record away from a person it was wrongly put with."""
+    return IdentityDecision(
+        decision_id=UUID(int=9),
+        kind=IdentityDecisionKind.SPLIT,
+        person_key="pk-3f9a1c2e",
+        links=[PersonLink(agency="allotment-group", local_id="member-0042")],
+        engineer="eng-1",
+        decided_at=at(4, 10),
+    )
+
+
+def sample_person_reset() -> PersonReset:
+    """The reset of the person that merge moved links away from."""
+    return PersonReset(person_key="pk-77b0d4e1", decision_id=UUID(int=8), decided_at=at(4, 9))
+
+
+def sample_messages() -> list[ContractModel]:
     """Every record that travels as a message, in the order of ``schemas.models.MESSAGES``."""
-    return [*sample_events(), sample_alert(), sample_handoff(), sample_person_event()]
+    return [
+        *sample_events(),
+        sample_alert(),
+        sample_handoff(),
+        sample_person_event(),
+        sample_identity_decision(),
+        sample_person_reset(),
+    ]

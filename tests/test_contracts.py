@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from datetime import UTC, datetime, timedelta, timezone
 from enum import StrEnum
 from pathlib import Path
@@ -27,9 +28,20 @@ from schemas.models import (
     AgencyEvent,
     Contact,
     ContractModel,
+    IdentityDecision,
+    IdentityDecisionKind,
+    PersonLink,
 )
 from schemas.topics import RECORD_OF_KIND
-from tests.samples import at, sample_contact, sample_handoff, sample_messages, sample_referral
+from tests.samples import (
+    at,
+    sample_contact,
+    sample_handoff,
+    sample_identity_decision,
+    sample_messages,
+    sample_referral,
+    sample_split,
+)
 
 CATALOG = Catalog.load()
 RECORDS = sorted(CATALOG.records.values(), key=lambda contract: contract.name)
@@ -169,7 +181,13 @@ def test_a_fully_populated_sample_round_trips(model: BaseModel) -> None:
     assert _round_trip(model) == model
 
 
-@pytest.mark.parametrize("model", sample_messages(), ids=lambda model: type(model).__name__)
+# A merge needs its optional ``into``; a split is the decision that does without it.
+_MINIMAL_SAMPLES = [
+    sample_split() if isinstance(model, IdentityDecision) else model for model in sample_messages()
+]
+
+
+@pytest.mark.parametrize("model", _MINIMAL_SAMPLES, ids=lambda model: type(model).__name__)
 def test_a_sample_without_optional_fields_round_trips(model: BaseModel) -> None:
     minimal = _without_optional(model)
     assert _round_trip(minimal) == minimal
@@ -207,6 +225,25 @@ for _model in NAMED_TYPES:
     if issubclass(_model, BaseModel):
         _optional = {name: ... for name, f in _model.model_fields.items() if not f.is_required()}
         st.register_type_strategy(_model, st.builds(_model, **_optional))
+# A decision's fields must fit its kind: a merge names into and no links, a split the reverse.
+st.register_type_strategy(
+    IdentityDecision,
+    st.one_of(
+        st.builds(
+            IdentityDecision,
+            kind=st.just(IdentityDecisionKind.MERGE),
+            person_key=st.text(min_size=1, max_size=100).map("away-".__add__),
+            into=st.text(min_size=1, max_size=100).map("kept-".__add__),
+            links=st.just([]),
+        ),
+        st.builds(
+            IdentityDecision,
+            kind=st.just(IdentityDecisionKind.SPLIT),
+            into=st.none(),
+            links=st.lists(st.from_type(PersonLink), min_size=1, max_size=3),
+        ),
+    ),
+)
 
 
 @pytest.mark.parametrize("model_type", MESSAGES, ids=lambda model: model.__name__)
@@ -296,3 +333,29 @@ def test_models_are_immutable() -> None:
     contact = sample_contact()
     with pytest.raises(ValidationError, match="frozen"):
         contact.team = "someone-else"  # type: ignore[misc]  # reason: the point of the test
+
+
+# -- identity decisions ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"into": None}, "a merge names the person kept (into) and no links"),
+        ({"links": [PersonLink(agency="a", local_id="1")]}, "a merge names the person kept"),
+        ({"into": "pk-77b0d4e1"}, "a person cannot be merged into itself"),
+    ],
+)
+def test_a_merge_that_does_not_fit_its_kind_is_refused(
+    changes: dict[str, Any], reason: str
+) -> None:
+    document = {**sample_identity_decision().model_dump(), **changes}
+    with pytest.raises(ValidationError, match=re.escape(reason)):
+        IdentityDecision.model_validate(document)
+
+
+@pytest.mark.parametrize("changes", [{"links": []}, {"into": "pk-77b0d4e1"}])
+def test_a_split_that_does_not_fit_its_kind_is_refused(changes: dict[str, Any]) -> None:
+    document = {**sample_split().model_dump(), **changes}
+    with pytest.raises(ValidationError, match="a split names the links that move and no into"):
+        IdentityDecision.model_validate(document)

@@ -17,6 +17,14 @@ SQL store, and marks the key erased in a second table, so that events already re
 the key and still in flight are dropped rather than starting the view again. It also goes
 to every partition of place-events, since any place may name the person.
 
+**Merges and splits.** A PersonReset (an engineer's decision moved links away from the person)
+empties the person's entry (kept, with its offset, so a redelivered older event cannot refill
+it) and drops the SQL view; the events replayed after it, marked ``replayed-by``, rebuild it,
+and their SQL records move to the key they now belong to. The reset goes to every partition
+of place-events, as an erasure does, and each replayed event with a place goes on marked too,
+news or not, so that places note the person's needs under the new key without counting the
+event again.
+
 **Places.** Every other event that names a place goes on to place-events, keyed by place id,
 as it came, with the partition and offset it had here: the place agent skips what it has
 folded already by those.
@@ -32,8 +40,9 @@ from typing import Any
 from uuid import UUID
 
 from schemas.codec import AvroCodec
-from schemas.models import ErasureRequest, PersonEvent
+from schemas.models import ErasureRequest, PersonEvent, PersonReset
 from streams.app import BackboneApp
+from streams.headers import REPLAYED_BY, SOURCE_OFFSET, SOURCE_PARTITION, header
 from streams.intake import DeadLetters, decode_each
 from streams.store.views import ViewStore
 from streams.stored import until_stored
@@ -42,15 +51,12 @@ from streams.views import PersonView, apply_person
 
 log = logging.getLogger(__name__)
 
-#: The headers a forwarded event carries: where it was on person-events.
-SOURCE_PARTITION = "person-partition"
-SOURCE_OFFSET = "person-offset"
-
 
 class PersonEntry(TableValue):
-    """A person's view as the table keeps it, with the offset of the last event folded."""
+    """A person's view as the table keeps it, with the offset of the last event folded; no
+    view after a merge or a split reset it and nothing rebuilt it."""
 
-    view: PersonView
+    view: PersonView | None
     offset: int
 
 
@@ -67,7 +73,9 @@ class _Batch:
     entries: dict[str, tuple[PersonEntry, Any]] = field(default_factory=dict)
     erased: dict[str, Any] = field(default_factory=dict)
     event_ids: list[tuple[UUID, str]] = field(default_factory=list)
-    forwards: list[tuple[Any, PersonEvent]] = field(default_factory=list)
+    replayed: list[tuple[UUID, str]] = field(default_factory=list)
+    #: (Faust event, the place it goes to; None: every partition of place-events).
+    forwards: list[tuple[Any, str | None]] = field(default_factory=list)
     failed: list[tuple[Any, Exception]] = field(default_factory=list)
 
 
@@ -92,9 +100,13 @@ class PersonViews:
         self.erased = model_table(app, "erased-persons", ErasedEntry)
 
     async def process(self, events: Sequence[Any]) -> int:
-        """Fold a batch of Faust events; returns how many were folded or erased."""
-        decoded = await decode_each(events, self._codec, PersonEvent, self._dead_letters)
-        event_ids = [person_event.event.event_id for _, person_event in decoded]
+        """Fold a batch of Faust events; returns how many were folded, erased or reset."""
+        decoded = await decode_each(
+            events, self._codec, (PersonEvent, PersonReset), self._dead_letters
+        )
+        event_ids = [
+            message.event.event_id for _, message in decoded if isinstance(message, PersonEvent)
+        ]
         applied = await until_stored("person views read", self._views.applied, event_ids)
         batch = self._fold(decoded, applied)
         for event, error in batch.failed:
@@ -102,9 +114,11 @@ class PersonViews:
         await self._forward(batch)
         await until_stored("person views write", self._store, batch)
         self._write_tables(batch)
-        return len(batch.event_ids) + len(batch.erased)
+        return len(batch.event_ids) + len(batch.replayed) + len(batch.erased)
 
-    def _fold(self, decoded: Sequence[tuple[Any, PersonEvent]], applied: Set[UUID]) -> _Batch:
+    def _fold(
+        self, decoded: Sequence[tuple[Any, PersonEvent | PersonReset]], applied: Set[UUID]
+    ) -> _Batch:
         """Fold ``decoded`` in order; ``applied`` are the ids the SQL store has folded.
 
         An event goes on to its place only if it is news: not folded in SQL already and not
@@ -112,35 +126,56 @@ class PersonViews:
         offsets, which the place agent could not tell from new events.
         """
         batch = _Batch()
-        for event, person_event in decoded:
-            key, offset = person_event.person_key, event.message.offset
+        for event, message in decoded:
+            key, offset = message.person_key, event.message.offset
             if key in batch.erased or key in self.erased:
                 log.debug("dropped an event of an erased person")
                 continue
             entry = batch.entries[key][0] if key in batch.entries else self.table.get(key)
             if entry is not None and offset <= entry.offset:
                 continue
-            if isinstance(person_event.event, ErasureRequest):
+            if isinstance(message, PersonReset):
+                batch.entries[key] = (PersonEntry(view=None, offset=offset), event)
+                batch.forwards.append((event, None))
+            elif isinstance(message.event, ErasureRequest):
                 batch.entries.pop(key, None)
                 batch.erased[key] = event
-                batch.forwards.append((event, person_event))
-                continue
-            try:
-                view = apply_person(entry.view if entry else None, key, person_event.event)
-            except (TypeError, ValueError) as exc:
-                batch.failed.append((event, exc))
-                continue
-            batch.entries[key] = (PersonEntry(view=view, offset=offset), event)
-            event_id = person_event.event.event_id
-            batch.event_ids.append((event_id, key))
-            news = event_id not in applied and (entry is None or view is not entry.view)
-            if news and person_event.event.place is not None:
-                batch.forwards.append((event, person_event))
+                batch.forwards.append((event, None))
+            else:
+                self._fold_event(batch, event, message, entry, applied)
         return batch
 
+    @staticmethod
+    def _fold_event(
+        batch: _Batch,
+        event: Any,
+        person_event: PersonEvent,
+        entry: PersonEntry | None,
+        applied: Set[UUID],
+    ) -> None:
+        key, before = person_event.person_key, entry.view if entry else None
+        try:
+            view = apply_person(before, key, person_event.event)
+        except (TypeError, ValueError) as exc:
+            batch.failed.append((event, exc))
+            return
+        batch.entries[key] = (PersonEntry(view=view, offset=event.message.offset), event)
+        event_id = person_event.event.event_id
+        replayed = header(event.message, REPLAYED_BY) is not None
+        (batch.replayed if replayed else batch.event_ids).append((event_id, key))
+        news = event_id not in applied and view is not before
+        place = person_event.event.place
+        if (news or replayed) and place is not None:
+            batch.forwards.append((event, place.place_id))
+
     def _store(self, batch: _Batch) -> None:
-        persons = {key: entry.view for key, (entry, _) in batch.entries.items()}
-        self._views.apply_batch(persons, {}, batch.event_ids)
+        persons = {
+            key: entry.view for key, (entry, _) in batch.entries.items() if entry.view is not None
+        }
+        dropped = {key for key, (entry, _) in batch.entries.items() if entry.view is None}
+        self._views.apply_batch(
+            persons, {}, batch.event_ids, replayed=batch.replayed, dropped=dropped
+        )
         for key in batch.erased:
             self._views.erase(key)
 
@@ -162,18 +197,20 @@ class PersonViews:
         send them again.
         """
         sent = []
-        for event, person_event in batch.forwards:
+        for event, place_id in batch.forwards:
             message = event.message
             headers = [
                 (SOURCE_PARTITION, str(message.partition).encode()),
                 (SOURCE_OFFSET, str(message.offset).encode()),
             ]
-            place = person_event.event.place
+            decision = header(message, REPLAYED_BY)
+            if decision is not None:
+                headers.append((REPLAYED_BY, decision))
             targets: list[tuple[bytes | None, int | None]]
-            if isinstance(person_event.event, ErasureRequest) or place is None:
+            if place_id is None:
                 targets = [(message.key, p) for p in range(self._place_partitions)]
             else:
-                targets = [(place.place_id.encode(), None)]
+                targets = [(place_id.encode(), None)]
             for key, partition in targets:
                 sent.append(
                     await self._place_events.send(

@@ -8,7 +8,12 @@ the person-view agent) is skipped. As for persons, SQL is written before the tab
 
 An ErasureRequest arrives on every partition; each removes the person from the places of
 its own partition (those whose changelog is that partition), in the table and in SQL.
-Weekly counts are aggregates and stay; only the persons with needs name anyone.
+Weekly counts are aggregates and stay; only the persons with needs name anyone. A
+PersonReset (an engineer's merge or split moved links away from the person) does the same,
+and the events replayed after it, marked ``replayed-by``, note the person's needs again
+under the key they now belong to without being counted twice (:func:`renote_place`). Like
+every forwarded event, erasures and resets are skipped by a place that has folded their
+source offset already, so a redelivered reset cannot undo the notes replayed after it.
 """
 
 from __future__ import annotations
@@ -19,14 +24,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from schemas.codec import AvroCodec
-from schemas.models import ErasureRequest, PersonEvent
-from streams.agents.person_view import SOURCE_OFFSET, SOURCE_PARTITION
+from schemas.models import ErasureRequest, PersonEvent, PersonReset
 from streams.app import BackboneApp
+from streams.headers import REPLAYED_BY, SOURCE_OFFSET, SOURCE_PARTITION, header
 from streams.intake import DeadLetters, decode_each
 from streams.store.views import ViewStore
 from streams.stored import until_stored
 from streams.tables import TableValue, changelog_partition_of, model_table
-from streams.views import PlaceView, apply_place
+from streams.views import PlaceView, apply_place, renote_place
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +57,10 @@ class _Batch:
 
 def _source(message: Any) -> tuple[int, int]:
     """Where a forwarded event was on person-events: (partition, offset)."""
-    headers = message.headers
-    pairs = dict(headers.items() if isinstance(headers, Mapping) else headers or [])
-    return int(pairs[SOURCE_PARTITION]), int(pairs[SOURCE_OFFSET])
+    partition, offset = header(message, SOURCE_PARTITION), header(message, SOURCE_OFFSET)
+    if partition is None or offset is None:
+        raise ValueError("a place event does not say where it was on person-events")
+    return int(partition), int(offset)
 
 
 class PlaceViews:
@@ -71,11 +77,11 @@ class PlaceViews:
     async def process(self, events: Sequence[Any]) -> int:
         """Fold a batch of Faust events; returns how many places changed."""
         batch = _Batch()
-        for event, person_event in await decode_each(
-            events, self._codec, PersonEvent, self._dead_letters
+        for event, message in await decode_each(
+            events, self._codec, (PersonEvent, PersonReset), self._dead_letters
         ):
             try:
-                self._fold(batch, event, person_event)
+                self._fold(batch, event, message)
             except (KeyError, TypeError, ValueError) as exc:
                 batch.failed.append((event, exc))
         for event, error in batch.failed:
@@ -87,47 +93,57 @@ class PlaceViews:
                 self.table[place_id] = entry
         return len(batch.entries)
 
-    def _fold(self, batch: _Batch, event: Any, person_event: PersonEvent) -> None:
-        message = event.message
-        if isinstance(person_event.event, ErasureRequest):
-            self._erase(batch, event, person_event.person_key)
+    def _fold(self, batch: _Batch, event: Any, message: PersonEvent | PersonReset) -> None:
+        source = _source(event.message)
+        if isinstance(message, PersonReset) or isinstance(message.event, ErasureRequest):
+            self._forget(batch, event, message.person_key, source)
             return
-        place = person_event.event.place
+        place = message.event.place
         if place is None:
             raise ValueError("a place event names no place")
-        source_partition, source_offset = _source(message)
         entry = self._entry(batch, place.place_id)
-        if entry is not None and entry.sources.get(source_partition, -1) >= source_offset:
+        if entry is not None and entry.sources.get(source[0], -1) >= source[1]:
             return
-        view = apply_place(
-            entry.view if entry else None,
-            place.place_id,
-            person_event.person_key,
-            person_event.event,
+        fold = renote_place if header(event.message, REPLAYED_BY) else apply_place
+        view = fold(
+            entry.view if entry else None, place.place_id, message.person_key, message.event
         )
-        sources = {**(entry.sources if entry else {}), source_partition: source_offset}
         batch.entries[place.place_id] = (
-            PlaceEntry(view=view, partition=message.partition, sources=sources),
+            PlaceEntry(
+                view=view,
+                partition=event.message.partition,
+                sources=_advanced(entry, source),
+            ),
             event,
         )
 
-    def _erase(self, batch: _Batch, event: Any, person_key: str) -> None:
-        """Remove ``person_key`` from every place of this event's partition."""
+    def _forget(self, batch: _Batch, event: Any, person_key: str, source: tuple[int, int]) -> None:
+        """Remove ``person_key`` from every place of this event's partition that has not
+        seen ``source`` yet."""
         partition = event.message.partition
         place_ids = {*self.table.keys(), *batch.entries}
         for place_id in sorted(place_ids):
             entry = self._entry(batch, place_id)
             if entry is None or entry.partition != partition:
                 continue
-            erased = entry.view.erase(person_key)
-            if erased is not entry.view:
-                batch.entries[place_id] = (entry.model_copy(update={"view": erased}), event)
+            if entry.sources.get(source[0], -1) >= source[1]:
+                continue
+            view = entry.view.erase(person_key)
+            batch.entries[place_id] = (
+                entry.model_copy(update={"view": view, "sources": _advanced(entry, source)}),
+                event,
+            )
 
     def _entry(self, batch: _Batch, place_id: str) -> PlaceEntry | None:
         if place_id in batch.entries:
             return batch.entries[place_id][0]
         found: PlaceEntry | None = self.table.get(place_id)
         return found
+
+
+def _advanced(entry: PlaceEntry | None, source: tuple[int, int]) -> dict[int, int]:
+    """``entry``'s last source offsets with ``source`` (partition, offset) folded."""
+    return {**(entry.sources if entry else {}), source[0]: source[1]}
 
 
 def register(

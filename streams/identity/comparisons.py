@@ -9,7 +9,6 @@ for token-set ratios on addresses, where word order and omitted words vary by wr
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TypeVar
 
 from rapidfuzz.distance import OSA, JaroWinkler
 from rapidfuzz.fuzz import token_set_ratio
@@ -17,7 +16,6 @@ from rapidfuzz.fuzz import token_set_ratio
 from streams.identity.names import FamilyName, GivenName
 from streams.identity.records import Address, Features
 
-_T = TypeVar("_T")
 _JW = JaroWinkler.normalized_similarity
 _OSA = OSA.distance
 
@@ -42,20 +40,30 @@ class Profile:
         self.nhs: set[str] = set()
 
     def add(self, features: Features, cap: int) -> None:
-        """Take in a record's values (at most ``cap`` per field: the first ones stay)."""
-        _add(self.givens, features.given, cap)
-        _add(self.families, features.family, cap)
+        """Take in a record's values (at most ``cap`` per field: the first ones stay).
+
+        Written out field by field: it runs once per record, and calls cost.
+        """
+        given, family, postcode, address, other = (
+            features.given,
+            features.family,
+            features.postcode,
+            features.address,
+            features.other_id,
+        )
+        if given and given not in self.givens and len(self.givens) < cap:
+            self.givens.append(given)
+        if family and family not in self.families and len(self.families) < cap:
+            self.families.append(family)
         self.dates.update(features.dates)
-        _add(self.postcodes, features.postcode, cap)
-        _add(self.other_ids, features.other_id, cap)
+        if postcode and postcode not in self.postcodes and len(self.postcodes) < cap:
+            self.postcodes.append(postcode)
+        if other and other not in self.other_ids and len(self.other_ids) < cap:
+            self.other_ids.append(other)
         if features.nhs:
             self.nhs.add(features.nhs)
-        _add(self.addresses, features.address, cap)
-
-
-def _add(values: list[_T], value: _T | None, cap: int) -> None:
-    if value and value not in values and len(values) < cap:
-        values.append(value)
+        if address and address not in self.addresses and len(self.addresses) < cap:
+            self.addresses.append(address)
 
 
 Levels = tuple[int, int, int, int, int, int, bool]
@@ -90,7 +98,11 @@ def compare(record: Features, person: Profile) -> Levels:
 
 
 def given_level(name: GivenName, others: Iterable[GivenName]) -> int:
-    """0 exact, 1 nickname, 2 close, 3 distant or an initial, 4 different."""
+    """0 exact, 1 nickname, 2 close, 3 distant, an initial or one edit apart, 4 different.
+
+    One edit turns a short name into another ("Jan", "Jon") as often as it misspells it
+    ("Amy", "Nmy"), which Jaro-Winkler scores low: it is weak evidence, not disagreement.
+    """
     best = 4
     for other in others:
         if name.first == other.first or name.full == other.full:
@@ -101,8 +113,10 @@ def given_level(name: GivenName, others: Iterable[GivenName]) -> int:
         similarity = _JW(name.full, other.full)
         if similarity >= 0.92:
             best = min(best, 2)
-        elif similarity >= 0.80 or (
-            (len(name.first) == 1 or len(other.first) == 1) and name.first[0] == other.first[0]
+        elif (
+            similarity >= 0.80
+            or ((len(name.first) == 1 or len(other.first) == 1) and name.first[0] == other.first[0])
+            or _OSA(name.first, other.first, score_cutoff=1) <= 1
         ):
             best = min(best, 3)
     return best
@@ -123,7 +137,11 @@ def family_level(name: FamilyName, others: Iterable[FamilyName]) -> int:
 
 
 def date_level(dates: tuple[int, ...], others: set[int]) -> int:
-    """0 exact, 1 day and month swapped, 2 one digit off or year +-1, 3 same year, 4 else."""
+    """0 exact, 1 day and month swapped, 2 one digit off or year +-1, 3 same year, 4 else.
+
+    Year +-1 allows a day either way: a year added or taken off as days moves the day
+    across a 29 February.
+    """
     if not others.isdisjoint(dates):
         return 0
     best = 4
@@ -134,7 +152,7 @@ def date_level(dates: tuple[int, ...], others: set[int]) -> int:
             return 1
         for other in others:
             other_year, other_rest = divmod(other, 10000)
-            if (other_rest == rest and abs(other_year - year) <= 1) or _OSA(
+            if (abs(other_rest - rest) <= 1 and abs(other_year - year) <= 1) or _OSA(
                 str(date), str(other)
             ) <= 1:
                 best = 2

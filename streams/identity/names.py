@@ -91,8 +91,8 @@ joao joaozinho
 francisca chica
 """.strip().splitlines()
 
-#: At most this many nickname groups per name: a short form such as "al" stands for a dozen
-#: names, and every group costs a blocking key.
+#: At most this many nickname groups per name in blocking keys: a short form such as "al"
+#: stands for a dozen names, and every group costs a key. Comparisons use them all.
 MAX_GROUPS = 3
 
 
@@ -105,7 +105,7 @@ def _nickname_groups() -> dict[str, frozenset[str]]:
         full, *familiar = line.split()
         for nickname in familiar:
             groups.setdefault(nickname, set()).add(full)
-    return {name: frozenset({name, *sorted(full)[:MAX_GROUPS]}) for name, full in groups.items()}
+    return {name: frozenset({name, *full}) for name, full in groups.items()}
 
 
 _GROUPS = _nickname_groups()
@@ -115,8 +115,8 @@ _CACHE = 1 << 16
 class GivenName(NamedTuple):
     """A given name: ``full`` folded, its ``first`` word, and the ``groups`` it may stand for.
 
-    ``group_keys`` are the groups in a fixed order, for blocking keys; ``sound`` is the
-    Soundex code of the first word.
+    ``group_keys`` are at most :data:`MAX_GROUPS` of the groups in a fixed order, for
+    blocking keys; ``sound`` is the Soundex code of the first word.
     """
 
     full: str
@@ -144,25 +144,36 @@ def nickname_groups(first: str) -> frozenset[str]:
     return _GROUPS.get(first) or frozenset({first})
 
 
+class NameForms(NamedTuple):
+    """One written name read both ways: as a given name and as a family name."""
+
+    given: GivenName | None
+    family: FamilyName | None
+
+
 @lru_cache(maxsize=_CACHE)
-def given_name(text: str) -> GivenName | None:
-    """The comparable form of a given name, or ``None`` when nothing is left of it."""
+def name_forms(text: str) -> NameForms:
+    """Both comparable forms of a name, from one split: every record needs both, since
+    agencies write given and family name the other way round."""
     words = split_words(text)
     if not words:
-        return None
+        return NameForms(None, None)
     first = words[0]
     groups = nickname_groups(first)
-    return GivenName(
-        " ".join(words), first, groups, tuple(sorted(groups)), jellyfish.soundex(first)
+    keys = (first, *sorted(groups - {first})[:MAX_GROUPS]) if len(groups) > 1 else (first,)
+    core = [word for word in words if word not in PARTICLES] or words
+    joined = "".join(core)
+    return NameForms(
+        GivenName(" ".join(words), first, groups, tuple(sorted(keys)), jellyfish.soundex(first)),
+        FamilyName("".join(words), joined, frozenset(core), jellyfish.soundex(joined)),
     )
 
 
-@lru_cache(maxsize=_CACHE)
+def given_name(text: str) -> GivenName | None:
+    """The comparable form of a given name, or ``None`` when nothing is left of it."""
+    return name_forms(text).given
+
+
 def family_name(text: str) -> FamilyName | None:
     """The comparable form of a family name, or ``None`` when nothing is left of it."""
-    words = split_words(text)
-    if not words:
-        return None
-    core = [word for word in words if word not in PARTICLES] or words
-    joined = "".join(core)
-    return FamilyName("".join(words), joined, frozenset(core), jellyfish.soundex(joined))
+    return name_forms(text).family

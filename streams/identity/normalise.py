@@ -40,6 +40,19 @@ _DIGITS = re.compile(r"\d+")
 _CACHE = 1 << 16
 
 
+class _Unaccented(dict[int, str]):
+    """Each character without its marks, worked out the first time it is met: decomposing
+    whole strings costs more than the rest of a record's folding."""
+
+    def __missing__(self, code: int) -> str:
+        decomposed = unicodedata.normalize("NFKD", chr(code).translate(_LETTERS))
+        self[code] = folded = "".join(c for c in decomposed if not unicodedata.combining(c))
+        return folded
+
+
+_UNACCENTED = _Unaccented()
+
+
 def words(text: str) -> list[str]:
     """The words of ``text`` in lower case, without accents or punctuation.
 
@@ -47,8 +60,7 @@ def words(text: str) -> list[str]:
     compares with itself.
     """
     if not text.isascii():
-        text = unicodedata.normalize("NFKD", text.translate(_LETTERS))
-        text = "".join(char for char in text if not unicodedata.combining(char))
+        text = text.translate(_UNACCENTED)
     return _NOT_WORD.sub(" ", text.casefold()).split()
 
 

@@ -6,7 +6,7 @@ from functools import lru_cache
 from typing import NamedTuple
 
 from streams.identity import nhs
-from streams.identity.names import FamilyName, GivenName, family_name, given_name
+from streams.identity.names import FamilyName, GivenName, NameForms, name_forms
 from streams.identity.normalise import address, parse_date, postcode
 
 Link = tuple[str, str]
@@ -99,18 +99,24 @@ def _address(text: str) -> Address | None:
     return Address(folded, frozenset(numbers), key)
 
 
+_NO_NAME = NameForms(None, None)
+_postcode = lru_cache(maxsize=1 << 16)(postcode)
+
+
 def features(record: IdentityRecord) -> Features:
-    """The comparable form of a record."""
+    """The comparable form of a record (each part cached per distinct spelling)."""
+    given = name_forms(record.given_name) if record.given_name else _NO_NAME
+    family = name_forms(record.family_name) if record.family_name else _NO_NAME
     number = nhs.normalise(record.nhs_number) if record.nhs_number else ""
-    valid = nhs.is_valid(number)
+    valid = bool(number) and nhs.is_valid(number)
     return Features(
-        given=given_name(record.given_name) if record.given_name else None,
-        family=family_name(record.family_name) if record.family_name else None,
-        given_as_family=family_name(record.given_name) if record.given_name else None,
-        family_as_given=given_name(record.family_name) if record.family_name else None,
-        dates=parse_date(record.birth_date) if record.birth_date else (),
-        postcode=postcode(record.postcode) if record.postcode else "",
-        address=_address(record.address) if record.address else None,
-        nhs=number if valid else "",
-        other_id="" if valid else number,
+        given.given,
+        family.family,
+        given.family,
+        family.given,
+        parse_date(record.birth_date) if record.birth_date else (),
+        _postcode(record.postcode) if record.postcode else "",
+        _address(record.address) if record.address else None,
+        number if valid else "",
+        "" if valid else number,
     )

@@ -34,7 +34,7 @@ import math
 from collections.abc import Hashable
 from dataclasses import dataclass
 
-from streams.identity.comparisons import Profile, compare
+from streams.identity.comparisons import Levels, Profile, compare
 from streams.identity.records import Features
 
 
@@ -76,7 +76,7 @@ DEFAULT_FIELDS = Fields(
         ("exact", "nickname", "jaro-winkler >= 0.92", "jaro-winkler >= 0.80 or initial", "else"),
         m=(0.80, 0.05, 0.08, 0.04, 0.03),
         u=(0.004, 0.003, 0.004, 0.05, 0.94),
-        housemate_u=(0.03, 0.01, 0.02, 0.06, 0.88),
+        housemate_u=(0.03, 0.01, 0.01, 0.02, 0.93),
     ),
     family=FieldModel(
         ("exact", "jaro-winkler >= 0.92 or one of the names", "jaro-winkler >= 0.80", "else"),
@@ -88,7 +88,7 @@ DEFAULT_FIELDS = Fields(
         ("exact", "day and month swapped", "one digit off or year +-1", "same year", "else"),
         m=(0.85, 0.03, 0.07, 0.02, 0.03),
         u=(3e-5, 3e-5, 0.001, 0.02, 0.98),
-        housemate_u=(0.02, 0.001, 0.02, 0.1, 0.86),
+        housemate_u=(0.02, 0.001, 0.003, 0.1, 0.876),
     ),
     postcode=FieldModel(
         ("exact", "one character off", "same first half", "else"),
@@ -225,7 +225,7 @@ class MatchConfig:
     #: Pseudo-links of prior ``m``; 0 turns learning ``m`` on the stream off.
     prior_pairs: float = 500.0
     #: A link teaches a field's ``m`` when it scores this much above the link threshold
-    #: without that field.
+    #: with that field at its worst level.
     learn_margin: float = 0.0
     #: Links teach ``m`` on every ``learn_every``-th record only: enough to follow the
     #: stream, at a quarter of the cost.
@@ -248,9 +248,6 @@ class MatchConfig:
 
 FIELD_NAMES = ("given", "family", "birth_date", "postcode", "address", "other_id")
 
-#: One comparison's detail: the field, its level, and what the total loses without it.
-Detail = tuple[FieldState, int, float]
-
 
 class Scorer:
     """Scores records against persons with the current models and observed frequencies."""
@@ -264,6 +261,8 @@ class Scorer:
         self.postcode = FieldState(models.postcode, config, measured=True)
         self.address = FieldState(models.address, config, measured=True)
         self.other_id = FieldState(models.other_id, config, measured=True)
+        #: The states in the order of :data:`~streams.identity.comparisons.Levels`.
+        self._ordered = tuple(getattr(self, name) for name in FIELD_NAMES)
         #: Persons per address, pairs of persons sharing one, and persons in all.
         self._homes: dict[str, int] = {}
         self._home_pairs = 0
@@ -273,7 +272,7 @@ class Scorer:
     @property
     def states(self) -> dict[str, FieldState]:
         """Every field's state, by name."""
-        return {name: getattr(self, name) for name in FIELD_NAMES}
+        return dict(zip(FIELD_NAMES, self._ordered, strict=True))
 
     def observe(self, features: Features, change: int = 1) -> None:
         """Count a record's values (``change`` -1 takes a record back) and update the
@@ -320,7 +319,7 @@ class Scorer:
 
     def score(self, features: Features, person: Profile) -> float:
         """The log2 Bayes factor that ``features`` describes ``person``; 0 if nothing compares."""
-        return self._evaluate(features, person, None)
+        return self._evaluate(features, compare(features, person))
 
     def learn(
         self, features: Features, person: Profile, turn: int, *, certain: bool = False
@@ -328,36 +327,47 @@ class Scorer:
         """Refine ``m`` with a link just made (see :class:`FieldState`), on every
         ``learn_every``-th ``turn`` (the count of records seen, which a snapshot keeps).
 
-        A ``certain`` link (on a valid NHS number) was decided by none of these fields, so
-        it teaches every one of them.
+        A field is credited only when the link would have been made with the field at its
+        worst level: one credited for links it tipped would see its own agreement in every
+        one of them, and its ``m`` would drift towards agreement. A ``certain`` link (on a
+        valid NHS number) was decided by none of these fields, so it teaches every one.
         """
         if not self.config.prior_pairs or turn % self.config.learn_every:
             return
-        details: list[Detail] = []
-        total = self._evaluate(features, person, details)
+        levels = compare(features, person)
         enough = self.config.link_at(self.persons) + self.config.learn_margin
-        for state, level, contribution in details:
-            if certain or total - contribution >= enough:
-                state.learn(level)
+        for at, state in enumerate(self._ordered):
+            level = levels[at]
+            if level < 0:
+                continue
+            if not certain:
+                worst = list(levels)
+                worst[at] = len(state.m) - 1
+                if self._evaluate(features, tuple(worst)) < enough:  # type: ignore[arg-type]
+                    continue
+            state.learn(level)
 
-    def _evaluate(self, features: Features, person: Profile, details: list[Detail] | None) -> float:
-        """The score, from the stranger sum and the housemate sum (see the module).
+    def _evaluate(self, features: Features, levels: Levels) -> float:
+        """The score at ``levels``, from the stranger and the housemate sums (see the module).
 
         Written out in one piece: it runs a few times per record, and calls cost.
         """
-        given_at, family_at, date_at, postcode_at, address_at, id_at, crossed = compare(
-            features, person
-        )
+        given_at, family_at, date_at, postcode_at, address_at, id_at, crossed = levels
         given, family = self.given, self.family
         strangers = housemates = self.config.transposed_bits if crossed else 0.0
-        name = features.family_as_given if crossed else features.given
-        surname = features.given_as_family if crossed else features.family
-        given_bits = _name_bits(given, name.first if name else "", given_at)
-        family_bits = _name_bits(family, surname.core if surname else "", family_at)
-        strangers += given_bits + family_bits
         if given_at >= 0:
+            if given_at:
+                strangers += given.weights[given_at]
+            else:
+                name = features.family_as_given if crossed else features.given
+                strangers += math.log2(given.m[0] / given.share(name.first if name else ""))
             housemates += given.home[given_at]
         if family_at >= 0:
+            if family_at:
+                strangers += family.weights[family_at]
+            else:
+                surname = features.given_as_family if crossed else features.family
+                strangers += math.log2(family.m[0] / family.share(surname.core if surname else ""))
             housemates += family.home[family_at]
         if date_at >= 0:
             strangers += self.birth_date.weights[date_at]
@@ -366,29 +376,10 @@ class Scorer:
             strangers += self.other_id.weights[id_at]
             housemates += self.other_id.home[id_at]
         postcode, address = self.postcode, self.address
-        location = _combine(postcode.weights, postcode_at, address.weights, address_at)
-        strangers += location
+        strangers += _combine(postcode.weights, postcode_at, address.weights, address_at)
         housemates += _combine(postcode.home, postcode_at, address.home, address_at)
-        if details is not None:
-            for state, level, bits in (
-                (given, given_at, given_bits),
-                (family, family_at, family_bits),
-                (self.birth_date, date_at, self.birth_date.weights[date_at]),
-                (self.other_id, id_at, self.other_id.weights[id_at]),
-                (postcode, postcode_at, location - _combine([], -1, address.weights, address_at)),
-                (address, address_at, location - _combine(postcode.weights, postcode_at, [], -1)),
-            ):
-                if level >= 0:
-                    details.append((state, level, bits))
         share = self._housemates
         return strangers - math.log2(1 - share + share * math.exp2(strangers - housemates))
-
-
-def _name_bits(state: FieldState, value: str, level: int) -> float:
-    """A name's weight: term-frequency adjusted when exact, 0 when missing."""
-    if level == 0:
-        return math.log2(state.m[0] / state.share(value))
-    return state.weights[level] if level > 0 else 0.0
 
 
 def _combine(

@@ -1,12 +1,15 @@
 """The backbone's durable state in SQL: SQLite on one machine, PostgreSQL in production.
 
 It holds the event journal, the accepted-events ledger, the shared view and its read
-audit, the identity store and the record of erasures. Importing the package imports every
+audit, the identity store, the records of erasures and of engineers' identity
+decisions, and the alerts on frontline teams' feeds. Importing the package imports every
 table module, so that the migrations see the whole schema.
 """
 
 from streams.store.accepted import AcceptedEntry, AcceptedEvents
+from streams.store.alerts import AlertStatus, AlertStore, FeedAlert, Outcome, Refused
 from streams.store.audit import AuditEntry, ReadAudit
+from streams.store.decisions import DecisionOutcome, Decisions
 from streams.store.engine import DEFAULT_URL, create_engine
 from streams.store.erasure import Erased, Erasures
 from streams.store.errors import StoreError
@@ -20,13 +23,20 @@ __all__ = [
     "DEFAULT_URL",
     "AcceptedEntry",
     "AcceptedEvents",
+    "AlertStatus",
+    "AlertStore",
     "AuditEntry",
+    "DecisionOutcome",
+    "Decisions",
     "Erased",
     "Erasures",
     "EventJournal",
+    "FeedAlert",
     "IdentityStore",
     "JournalEntry",
+    "Outcome",
     "ReadAudit",
+    "Refused",
     "Store",
     "StoreError",
     "ViewStore",

@@ -1,6 +1,7 @@
 """Erasure of a person (the right to erasure) from the store, in one transaction.
 
-The identity store loses the person's observations and reviews, and the key is retired so
+The identity store loses the person's observations and reviews, the alert feeds the alerts
+about them, and the key is retired so
 it is never handed out again. The journal's and the accepted-events ledger's rows of the
 person's links are scrubbed, not deleted: identifiers go (local id, key, payload) and
 ``erased_at`` is set, but event ids stay, so a redelivered or re-sent event is recognised
@@ -20,11 +21,13 @@ from datetime import datetime
 from uuid import UUID
 
 from sqlalchemy import bindparam, delete, func, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Mapped, mapped_column
 
+from schemas.models import AlertSubjectKind
 from streams.identity.records import Link
 from streams.store.accepted import AcceptedRow
+from streams.store.alerts import AlertRow, AlertTeamRow
 from streams.store.base import Base
 from streams.store.engine import insert_for
 from streams.store.errors import failing_as
@@ -92,6 +95,7 @@ class Erasures:
             if person_key is not None:
                 for table in (ObservationRow, ReviewRow):
                     connection.execute(delete(table).where(table.person_key == person_key))
+                self._erase_alerts(connection, person_key)
                 connection.execute(
                     self._insert(RetiredKeyRow).on_conflict_do_nothing(),
                     {"person_key": person_key},
@@ -115,6 +119,21 @@ class Erasures:
                 ),
                 {"event_id": event_id, "person_key": person_key},
             )
+
+    @staticmethod
+    def _erase_alerts(connection: Connection, person_key: str) -> None:
+        """Delete the alerts about the person (their evidence names their events)."""
+        about = select(AlertRow.alert_id).where(
+            AlertRow.subject_kind == AlertSubjectKind.PERSON.value,
+            AlertRow.subject == person_key,
+        )
+        connection.execute(delete(AlertTeamRow).where(AlertTeamRow.alert_id.in_(about)))
+        connection.execute(
+            delete(AlertRow).where(
+                AlertRow.subject_kind == AlertSubjectKind.PERSON.value,
+                AlertRow.subject == person_key,
+            )
+        )
 
     def erased_key(self, event_id: UUID) -> Erased | None:
         """What erasure request ``event_id`` erased, or None if it has not been carried out."""

@@ -32,7 +32,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, mapped_column
 
 from streams.identity.matcher import Learned, Observation, Snapshot
-from streams.identity.records import IdentityRecord, Link
+from streams.identity.records import IdentityRecord
 from streams.store.base import Base
 from streams.store.engine import insert_for
 from streams.store.errors import failing_as
@@ -178,22 +178,6 @@ class IdentityStore:
         )
         with failing_as("recording learnt counts"), self._engine.begin() as connection:
             connection.execute(statement, rows)
-
-    def rekey(self, old_key: str, new_key: str, links: Sequence[Link], *, retire: bool) -> None:
-        """Move ``links``' observations from ``old_key`` to ``new_key`` (a merge or a split)."""
-        with failing_as("re-keying identity observations"), self._engine.begin() as connection:
-            for agency, local_id in links:
-                connection.execute(
-                    update(ObservationRow)
-                    .where(ObservationRow.person_key == old_key)
-                    .where(ObservationRow.agency == agency)
-                    .where(ObservationRow.local_id == local_id)
-                    .values(person_key=new_key)
-                )
-            if retire:
-                connection.execute(
-                    self._insert(RetiredKeyRow).on_conflict_do_nothing(), {"person_key": old_key}
-                )
 
     def add_review(self, person_key: str, candidates: Sequence[tuple[str, float]]) -> None:
         """Queue ``person_key`` (provisional) for an engineer to compare with ``candidates``."""

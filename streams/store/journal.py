@@ -15,13 +15,26 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import BigInteger, Identity, Index, Integer, Select, Text, func, select
+from sqlalchemy import (
+    BigInteger,
+    Identity,
+    Index,
+    Integer,
+    Select,
+    Text,
+    func,
+    select,
+    tuple_,
+)
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, mapped_column
 
+from schemas.models import AGENCY_EVENTS, AgencyEvent
 from streams.store.base import Base, as_utc
 from streams.store.engine import insert_for
 from streams.store.errors import failing_as
+
+_MODEL_OF_RECORD = {model.__name__: model for model in AGENCY_EVENTS}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -51,6 +64,12 @@ class JournalEntry:
     def __post_init__(self) -> None:
         """Refuse a naive ``occurred_at`` now rather than at write time, and keep it in UTC."""
         object.__setattr__(self, "occurred_at", as_utc(self.occurred_at))
+
+    def event(self) -> AgencyEvent:
+        """The event as it was accepted (an erased entry has none: ValueError)."""
+        if self.erased_at is not None:
+            raise ValueError("an erased journal entry holds no event")
+        return _MODEL_OF_RECORD[self.record].model_validate_json(self.payload)
 
 
 class JournalRow(Base):
@@ -138,6 +157,17 @@ class EventJournal:
         if kind is not None:
             statement = statement.where(JournalRow.kind == kind)
         return self._read(statement.order_by(JournalRow.position).limit(limit))
+
+    def of_links(self, links: Sequence[tuple[str, str]]) -> list[JournalEntry]:
+        """The unerased entries of ``links`` ((agency, local id) pairs), in insertion order:
+        what a person's view is rebuilt from when a merge or a split re-keys them."""
+        if not links:
+            return []
+        statement = select(*_ENTRY_COLUMNS).where(
+            tuple_(JournalRow.agency, JournalRow.local_id).in_(list(dict.fromkeys(links))),
+            JournalRow.erased_at.is_(None),
+        )
+        return self._read(statement.order_by(JournalRow.position))
 
     def count(self) -> int:
         """How many entries the journal holds."""

@@ -9,7 +9,9 @@ from sqlalchemy.engine import URL, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from streams.store.accepted import AcceptedEvents
+from streams.store.alerts import AlertStore
 from streams.store.audit import ReadAudit
+from streams.store.decisions import Decisions
 from streams.store.engine import DEFAULT_URL, create_engine
 from streams.store.erasure import Erasures
 from streams.store.identity import IdentityStore
@@ -33,6 +35,8 @@ class Store:
         self.audit = ReadAudit(engine)
         self.identity = IdentityStore(engine)
         self.erasures = Erasures(engine)
+        self.decisions = Decisions(engine)
+        self.alerts = AlertStore(engine)
 
     @classmethod
     def open(cls, url: str | URL = DEFAULT_URL) -> Store:

@@ -16,7 +16,18 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import BigInteger, Identity, Index, Integer, Text, delete, func, select
+from sqlalchemy import (
+    BigInteger,
+    Identity,
+    Index,
+    Integer,
+    Text,
+    bindparam,
+    delete,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -83,13 +94,18 @@ class ViewStore:
         persons: Mapping[str, PersonView],
         places: Mapping[str, PlaceView],
         event_ids: Sequence[tuple[UUID, str]],
+        *,
+        replayed: Sequence[tuple[UUID, str]] = (),
+        dropped: Collection[str] = (),
     ) -> int:
         """Record ``event_ids`` (event id, person key) and write the views, in one transaction.
 
         An event id already recorded keeps its first record, and a view equal to the stored
-        one is not rewritten (its ``updated_at`` stays). Returns how many ids were new.
-        Rows are written in key order, so that concurrent batches on PostgreSQL take their
-        locks in the same order and do not deadlock on each other.
+        one is not rewritten (its ``updated_at`` stays). ``replayed`` are events a merge or a
+        split re-keyed: their records move to the new key (:meth:`_move`). ``dropped`` are
+        persons whose view a merge or a split reset and nothing rebuilt yet. Returns how many
+        ids were new or moved. Rows are written in key order, so that concurrent batches on
+        PostgreSQL take their locks in the same order and do not deadlock on each other.
         """
         _check_keys(persons)
         _check_keys(places)
@@ -102,6 +118,11 @@ class ViewStore:
         ]
         with failing_as("writing views"), self._engine.begin() as connection:
             recorded = self._record(connection, event_ids)
+            recorded += self._move(connection, replayed)
+            for person_key in sorted(dropped):
+                connection.execute(
+                    delete(PersonViewRow).where(PersonViewRow.person_key == person_key)
+                )
             self._upsert(connection, PersonViewRow, person_rows, "person_key", "last_event_at")
             self._upsert(connection, PlaceViewRow, place_rows, "place_id")
         return recorded
@@ -182,6 +203,20 @@ class ViewStore:
         )
         rows = [{"event_id": event_id, "person_key": key} for event_id, key in sorted(event_ids)]
         return len(connection.execute(statement, rows).all())
+
+    @staticmethod
+    def _move(connection: Connection, replayed: Sequence[tuple[UUID, str]]) -> int:
+        """Give recorded ``replayed`` ids their new key. An id not recorded yet stays so: its
+        first fold, still on its way under the old key, is the one places must count."""
+        if not replayed:
+            return 0
+        statement = (
+            update(ViewEventRow)
+            .where(ViewEventRow.event_id == bindparam("moved_id"))
+            .values(person_key=bindparam("moved_to"))
+        )
+        rows = [{"moved_id": event_id, "moved_to": key} for event_id, key in sorted(replayed)]
+        return connection.execute(statement, rows).rowcount
 
     def _upsert(
         self,

@@ -9,7 +9,7 @@ from streams.views.consent import basis_for, purposes_for, visible_view
 from streams.views.entries import Relationship, RelationshipKind
 from streams.views.erasure import erase_person
 from streams.views.person import PersonView, apply_handoff, apply_person
-from streams.views.place import PlaceView, apply_place, week_of
+from streams.views.place import PlaceView, apply_place, renote_place, week_of
 from streams.views.replay import replay
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "dump_json",
     "erase_person",
     "purposes_for",
+    "renote_place",
     "replay",
     "visible_view",
     "week_of",

@@ -144,10 +144,7 @@ def apply_place(
         raise ErasureNotFoldedError("an ErasureRequest is applied with PlaceView.erase")
     if weeks < 1:
         raise ValueError("a place view keeps at least one week")
-    if view is None:
-        view = PlaceView(place_id=place_id)
-    elif view.place_id != place_id:
-        raise ValueError("an event was folded into another place's view")
+    view = _own(view, place_id)
     at = event.occurred_at
     rank = (at, str(event.event_id))
     latest = at if view.last_event_at is None else max(view.last_event_at, at)
@@ -166,6 +163,45 @@ def apply_place(
     if counts is not before:
         updates["weeks"] = {**view.weeks, week: counts}
     return view.model_copy(update=updates)
+
+
+def renote_place(
+    view: PlaceView | None,
+    place_id: str,
+    person_key: str,
+    event: AgencyEvent,
+    *,
+    weeks: int = DEFAULT_WEEKS,
+) -> PlaceView:
+    """``view`` with the needs ``event`` raised noted for ``person_key``, and nothing counted.
+
+    For an event counted here already under another key, replayed because an engineer's
+    merge or split moved it to ``person_key``: the counts are aggregates and stand, only the
+    personal part follows the person. A need older than the weeks kept is not noted, as
+    :func:`apply_place` would not have noted it.
+    """
+    view = _own(view, place_id)
+    match event:
+        case Referral():
+            needs: list[Need] | None = event.needs
+        case Contact():
+            needs = event.needs_observed
+        case _:
+            needs = None
+    at = event.occurred_at
+    latest = at if view.last_event_at is None else max(view.last_event_at, at)
+    if not needs or week_of(at) < week_of(latest) - timedelta(weeks=weeks - 1):
+        return view
+    return view.model_copy(update={"persons_with_needs": _noted(view, person_key, needs, at)})
+
+
+def _own(view: PlaceView | None, place_id: str) -> PlaceView:
+    """``view``, or a new view of ``place_id``; ValueError if ``view`` is another place's."""
+    if view is None:
+        return PlaceView(place_id=place_id)
+    if view.place_id != place_id:
+        raise ValueError("an event was folded into another place's view")
+    return view
 
 
 def _counted(

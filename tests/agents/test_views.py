@@ -8,15 +8,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
+from uuid import UUID
 
 import pytest
 import pytest_asyncio
 
 from schemas.codec import AvroCodec
-from schemas.models import AgencyEvent, ErasureRequest, PersonEvent
+from schemas.models import AgencyEvent, ErasureRequest, PersonEvent, PersonReset
 from schemas.topics import Topics
 from streams.agents import person_view, place_view
 from streams.app import BackboneApp
+from streams.headers import REPLAYED_BY, SOURCE_OFFSET, SOURCE_PARTITION
 from streams.intake import DeadLetters
 from streams.store import Store
 from streams.views import replay
@@ -131,7 +133,7 @@ async def test_place_views_equal_the_oracle_and_forget_an_erased_person(
             app_topics.place_events,
             event.place.place_id.encode(),  # type: ignore[union-attr]  # reason: filtered above
             codec.encode(PersonEvent.of(key, event)),
-            [(person_view.SOURCE_PARTITION, b"0"), (person_view.SOURCE_OFFSET, str(n).encode())],
+            [(SOURCE_PARTITION, b"0"), (SOURCE_OFFSET, str(n).encode())],
         )
         for n, (key, event) in enumerate(pairs)
     ]
@@ -143,7 +145,7 @@ async def test_place_views_equal_the_oracle_and_forget_an_erased_person(
             app_topics.place_events,
             b"p-cy",
             codec.encode(erased),
-            [(person_view.SOURCE_PARTITION, b"0"), (person_view.SOURCE_OFFSET, b"9999")],
+            [(SOURCE_PARTITION, b"0"), (SOURCE_OFFSET, b"9999")],
             partition,
         )
         for partition in range(app_topics.partitions)
@@ -155,3 +157,108 @@ async def test_place_views_equal_the_oracle_and_forget_an_erased_person(
     table = agent_app.tables["place-views"]
     await until(lambda: {key: entry.view for key, entry in table.items()} == expected)
     assert all("p-cy" not in view.persons_with_needs for view in expected.values())
+
+
+# -- engineers' merges and splits ------------------------------------------------------------
+
+
+def _reset(person_key: str) -> PersonReset:
+    return PersonReset(
+        person_key=person_key, decision_id=DECISION, decided_at=datetime(2024, 9, 2, tzinfo=UTC)
+    )
+
+
+DECISION = UUID(int=42)
+REPLAYED = [(REPLAYED_BY, str(DECISION).encode())]
+
+
+async def test_a_reset_and_replays_rebuild_the_person_views_under_the_new_keys(
+    person_agent: AgentHarness,
+    app_topics: Topics,
+    codec: AvroCodec,
+    store: Store,
+    agent_app: BackboneApp,
+) -> None:
+    # p-bo is merged into p-ada: p-bo is reset, and their events come again under p-ada.
+    before = story(10, PERSONS, 120)
+    moved = [("p-ada", event) for key, event in before if key == "p-bo"]
+    messages = _person_messages(codec, app_topics, before)
+    messages.append((app_topics.person_events, b"p-bo", codec.encode(_reset("p-bo"))))
+    messages += [(*message, REPLAYED) for message in _person_messages(codec, app_topics, moved)]
+    await person_agent.publish(messages)
+
+    merged = [("p-ada" if key == "p-bo" else key, event) for key, event in before]
+    expected, _ = replay(merged)
+    assert "p-bo" not in expected
+    await until(lambda: store.views.persons() == expected, "the person views")
+    table = agent_app.tables["person-views"]
+    await until(
+        lambda: {k: e.view for k, e in table.items() if e.view is not None} == expected,
+        "the person table",
+    )
+    assert table["p-bo"].view is None
+
+    with_place = [event for _, event in before if event.place is not None]
+    moved_with_place = [event for _, event in moved if event.place is not None]
+    partitions = app_topics.partitions
+    count = len(with_place) + partitions + len(moved_with_place)
+    forwarded = await person_agent.read(app_topics.place_events, count)
+    decoded = [codec.decode(value) for _, value, _ in forwarded]
+    assert [m for m in decoded if isinstance(m, PersonReset)] == [_reset("p-bo")] * partitions
+    replays = [
+        codec.decode_as(value, PersonEvent)
+        for _, value, headers in forwarded
+        if dict(headers).get(REPLAYED_BY) == str(DECISION).encode()
+    ]
+    assert sorted(pe.event.event_id for pe in replays) == sorted(
+        e.event_id for e in moved_with_place
+    )
+    assert {pe.person_key for pe in replays} == {"p-ada"}
+
+
+async def test_a_reset_and_replays_move_needs_to_the_new_keys_without_counting_twice(
+    place_agent: AgentHarness,
+    app_topics: Topics,
+    codec: AvroCodec,
+    store: Store,
+    agent_app: BackboneApp,
+) -> None:
+    pairs = [(key, event) for key, event in story(11, PERSONS, 200) if event.place is not None]
+
+    def forwarded(
+        key: str, message: PersonEvent | PersonReset, offset: int, *extra: tuple[str, bytes]
+    ) -> list[tuple[str, bytes, bytes, list[tuple[str, bytes]], int | None]]:
+        headers = [(SOURCE_PARTITION, b"0"), (SOURCE_OFFSET, str(offset).encode()), *extra]
+        if isinstance(message, PersonReset):
+            return [
+                (app_topics.place_events, key.encode(), codec.encode(message), headers, partition)
+                for partition in range(app_topics.partitions)
+            ]
+        place = message.event.place
+        assert place is not None
+        return [
+            (app_topics.place_events, place.place_id.encode(), codec.encode(message), headers, None)
+        ]
+
+    messages: list[Published] = []
+    for n, (key, event) in enumerate(pairs):
+        messages += forwarded(key, PersonEvent.of(key, event), n)
+    # p-bo is split: every other event of theirs moves to p-new. The reset, then each of
+    # p-bo's events replayed under the key it now belongs to.
+    reset = forwarded("p-bo", _reset("p-bo"), 1000)
+    messages += reset
+    theirs = [event for key, event in pairs if key == "p-bo"]
+    new_key = {event.event_id: ("p-new" if n % 2 else "p-bo") for n, event in enumerate(theirs)}
+    for n, event in enumerate(theirs, start=1001):
+        key = new_key[event.event_id]
+        messages += forwarded(key, PersonEvent.of(key, event), n, *REPLAYED)
+    # Redelivered after a crash upstream, the reset must not undo what the replays noted.
+    messages += reset
+    await place_agent.publish(messages)
+
+    _, expected = replay([(new_key.get(event.event_id, key), event) for key, event in pairs])
+    for key in ("p-bo", "p-new"):
+        assert any(key in view.persons_with_needs for view in expected.values())
+    await until(lambda: store.views.places() == expected, "the place views")
+    table = agent_app.tables["place-views"]
+    await until(lambda: {key: entry.view for key, entry in table.items()} == expected)

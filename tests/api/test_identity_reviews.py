@@ -1,5 +1,6 @@
-"""The identity review queue: engineers compare records (every person shown audited) and keep
-reviews apart; nobody else gets in."""
+"""The identity review queue: engineers compare records (every person shown audited), keep
+reviews apart, and ask for merges and splits, which go to the identity agent; nobody else gets
+in."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from fastapi import FastAPI
 
 from backbone.runtime import token_to_id
 from backbone.settings import Agency, Engineer, Settings, Team
+from schemas.models import IdentityDecision, IdentityDecisionKind, PersonLink
 from streams.api.identity import identity_router
 from streams.api.reads import read_router
-from streams.identity.matcher import Observation
+from streams.identity.matcher import Observation, Rekey
 from streams.identity.records import IdentityRecord
 from streams.store import Store
 
@@ -55,12 +57,24 @@ def store(tmp_path: Path) -> Iterator[Store]:
         yield opened
 
 
+@pytest.fixture
+def published() -> list[IdentityDecision]:
+    """What the API put on the identity queue."""
+    return []
+
+
 @pytest_asyncio.fixture
-async def client(store: Store, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+async def client(
+    store: Store, settings: Settings, published: list[IdentityDecision]
+) -> AsyncIterator[httpx.AsyncClient]:
     """Both routers, with the tokens the backbone would give them, as ``assemble`` mounts them."""
+
+    async def publish(decision: IdentityDecision) -> None:
+        published.append(decision)
+
     api = FastAPI()
     api.include_router(read_router(store, token_to_id(settings.team_for_token)))
-    api.include_router(identity_router(store, token_to_id(settings.engineer_for_token)))
+    api.include_router(identity_router(store, token_to_id(settings.engineer_for_token), publish))
     transport = httpx.ASGITransport(api)
     async with httpx.AsyncClient(transport=transport, base_url="http://backbone") as http:
         yield http
@@ -161,7 +175,9 @@ async def test_an_unknown_or_settled_review_is_404(client: httpx.AsyncClient) ->
 @pytest.mark.parametrize(
     ("content", "loc", "msg"),
     [
-        ('{"decision": "merge"}', "body.decision", "Input should be 'keep'"),
+        ('{"decision": "merge"}', "body.into", "Field required"),
+        ('{"decision": "merge", "into": 3}', "body.into", "Input should be a valid string"),
+        ('{"decision": "split"}', "body.decision", "should be one of keep, merge"),
         ("{}", "body.decision", "Field required"),
         ('{"decision": "keep", "note": "x"}', "body.note", "Extra inputs are not permitted"),
         ('["keep"]', "body", "Input should be an object"),
@@ -183,7 +199,9 @@ async def test_an_unknown_status_is_422(client: httpx.AsyncClient, store: Store)
     response = await _list(client, "closed")
     assert response.status_code == 422
     assert response.json() == {
-        "detail": [{"loc": "query.status", "msg": "should be one of open, kept, merged, all"}]
+        "detail": [
+            {"loc": "query.status", "msg": "should be one of open, merging, kept, merged, all"}
+        ]
     }
     assert store.audit.entries() == []
 
@@ -213,15 +231,156 @@ async def test_only_an_engineers_bearer_token_opens_the_queue(
     assert [review.status for review in store.identity.reviews()] == ["open"]
 
 
-async def test_the_schema_offers_keep_and_nothing_else(client: httpx.AsyncClient) -> None:
+async def test_the_schema_offers_keep_and_merge(client: httpx.AsyncClient) -> None:
     openapi = (await client.get("/openapi.json")).json()
     operation = openapi["paths"]["/v1/identity/reviews/{person_key}"]["post"]
     body = operation["requestBody"]["content"]["application/json"]["schema"]
-    assert body["properties"]["decision"] == {
-        "const": "keep",
-        "title": "Decision",
-        "type": "string",
-    }
+    assert body["discriminator"]["propertyName"] == "decision"
+    assert set(body["discriminator"]["mapping"]) == {"keep", "merge"}
     listing = openapi["paths"]["/v1/identity/reviews"]["get"]
     (status,) = listing["parameters"]
-    assert status["schema"]["enum"] == ["open", "kept", "merged", "all"]
+    assert status["schema"]["enum"] == ["open", "merging", "kept", "merged", "all"]
+
+
+# -- merges and splits go to the identity agent ---------------------------------------------
+
+
+async def _status(client: httpx.AsyncClient, decision_id: str) -> httpx.Response:
+    return await client.get(
+        f"/v1/identity/decisions/{decision_id}", headers=_auth("engineer-token")
+    )
+
+
+async def test_a_merge_is_put_on_the_queue_and_the_review_waits_for_it(
+    client: httpx.AsyncClient, store: Store, published: list[IdentityDecision]
+) -> None:
+    response = await _decide(client, PROVISIONAL, {"decision": "merge", "into": CANDIDATE})
+    assert response.status_code == 202
+    body = response.json()
+    assert (body["status"], body["person_key"]) == ("pending", PROVISIONAL)
+    (decision,) = published
+    assert str(decision.decision_id) == body["decision_id"]
+    assert (decision.kind, decision.person_key, decision.into, decision.engineer) == (
+        IdentityDecisionKind.MERGE,
+        PROVISIONAL,
+        CANDIDATE,
+        "ada",
+    )
+    assert (await _status(client, body["decision_id"])).json()["status"] == "pending"
+    (waiting,) = (await _list(client, "merging")).json()["reviews"]
+    assert waiting["resolution"] == f"merge into {CANDIDATE} asked by engineer ada"
+    # Asked twice, the merge goes on the queue once.
+    again = await _decide(client, PROVISIONAL, {"decision": "merge", "into": CANDIDATE})
+    assert again.status_code == 404
+    assert len(published) == 1
+
+
+async def test_an_applied_merge_settles_the_review(
+    client: httpx.AsyncClient, store: Store, published: list[IdentityDecision]
+) -> None:
+    response = await _decide(client, PROVISIONAL, {"decision": "merge", "into": CANDIDATE})
+    (decision,) = published
+    store.decisions.applied(decision, Rekey(PROVISIONAL, CANDIDATE, (("gp", "g7"),)), [])
+    status = (await _status(client, response.json()["decision_id"])).json()
+    assert (status["status"], status["moved_to"]) == ("applied", CANDIDATE)
+    (merged,) = (await _list(client, "merged")).json()["reviews"]
+    assert merged["resolution"] == f"merged into {CANDIDATE} by engineer ada"
+    assert merged["records"] == []  # the provisional person's records are the candidate's now
+    assert PEGGY in store.identity.records(CANDIDATE)
+
+
+async def test_a_refused_merge_opens_the_review_again(
+    client: httpx.AsyncClient, store: Store, published: list[IdentityDecision]
+) -> None:
+    response = await _decide(client, PROVISIONAL, {"decision": "merge", "into": CANDIDATE})
+    (decision,) = published
+    store.decisions.rejected(decision, f"no person has key {CANDIDATE}")
+    status = (await _status(client, response.json()["decision_id"])).json()
+    assert (status["status"], status["reason"]) == ("rejected", f"no person has key {CANDIDATE}")
+    (review,) = (await _list(client)).json()["reviews"]
+    assert review["resolution"] == f"merge refused: no person has key {CANDIDATE}"
+
+
+async def test_a_merge_into_a_person_the_review_did_not_suggest_is_422(
+    client: httpx.AsyncClient, store: Store, published: list[IdentityDecision]
+) -> None:
+    response = await _decide(client, PROVISIONAL, {"decision": "merge", "into": "p-other"})
+    assert response.status_code == 422
+    assert response.json() == {
+        "detail": [{"loc": "body.into", "msg": "is not a candidate of this review"}]
+    }
+    assert published == []
+    assert [review.status for review in store.identity.reviews()] == ["open"]
+
+
+async def _split(
+    client: httpx.AsyncClient, person_key: str, body: Any, token: str | None = "engineer-token"
+) -> httpx.Response:
+    return await client.post(
+        f"/v1/identity/persons/{person_key}/split", json=body, headers=_auth(token)
+    )
+
+
+async def test_a_split_is_put_on_the_queue(
+    client: httpx.AsyncClient, published: list[IdentityDecision]
+) -> None:
+    response = await _split(client, CANDIDATE, {"links": [{"agency": "housing", "local_id": "h2"}]})
+    assert response.status_code == 202
+    (decision,) = published
+    assert (decision.kind, decision.person_key, decision.links, decision.into) == (
+        IdentityDecisionKind.SPLIT,
+        CANDIDATE,
+        [PersonLink(agency="housing", local_id="h2")],
+        None,
+    )
+    assert response.json()["decision_id"] == str(decision.decision_id)
+
+
+@pytest.mark.parametrize(
+    ("person_key", "body", "status", "problem"),
+    [
+        ("p-nobody", {"links": [{"agency": "housing", "local_id": "h2"}]}, 404, "path.person_key"),
+        (CANDIDATE, {"links": [{"agency": "housing", "local_id": "h9"}]}, 422, "body.links.0"),
+        (CANDIDATE, {"links": [{"agency": "housing"}]}, 422, "body.links.0.local_id"),
+        (CANDIDATE, {"links": []}, 422, "body.links"),
+        (
+            CANDIDATE,
+            {
+                "links": [
+                    {"agency": "council", "local_id": "c1"},
+                    {"agency": "housing", "local_id": "h2"},
+                ]
+            },
+            422,
+            "body.links",
+        ),
+    ],
+)
+async def test_a_split_that_cannot_be_is_refused_with_the_field(
+    client: httpx.AsyncClient,
+    published: list[IdentityDecision],
+    person_key: str,
+    body: Any,
+    status: int,
+    problem: str,
+) -> None:
+    response = await _split(client, person_key, body)
+    assert response.status_code == status
+    assert [p["loc"] for p in response.json()["detail"]] == [problem]
+    assert published == []
+
+
+async def test_decisions_are_for_engineers_and_unknown_ones_are_404(
+    client: httpx.AsyncClient, published: list[IdentityDecision]
+) -> None:
+    body = {"links": [{"agency": "housing", "local_id": "h2"}]}
+    assert (await _split(client, CANDIDATE, body, token="team-token")).status_code == 401
+    assert (await _split(client, CANDIDATE, "not even json", token=None)).status_code == 401
+    assert published == []
+    unknown = await _status(client, "00000000-0000-0000-0000-000000000001")
+    assert unknown.status_code == 404
+    assert (await _status(client, "not-a-uuid")).json() == {
+        "detail": [{"loc": "path.decision_id", "msg": "should be a UUID"}]
+    }
+    anonymous = await client.get("/v1/identity/decisions/00000000-0000-0000-0000-000000000001")
+    assert anonymous.status_code == 401

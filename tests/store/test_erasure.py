@@ -14,6 +14,7 @@ from streams.identity.matcher import Matcher
 from streams.identity.records import IdentityRecord
 from streams.store import AcceptedEntry, Erased, JournalEntry, Store, create_engine, migrate
 from streams.store.migrate import alembic_config
+from tests.samples import sample_alert
 
 SECRET = b"a test secret of thirty-two bytes!"
 REQUEST = UUID(int=999)
@@ -247,3 +248,16 @@ def test_rows_recorded_before_the_erasure_migration_read_back_unerased(database_
         (entry,) = store.journal.entries()
         assert (entry.local_id, entry.payload) == ("", "")
         assert entry.erased_at is not None
+
+
+def test_the_alerts_about_an_erased_person_leave_every_feed(store: Store) -> None:
+    _, margaret, tomasz = resolved(store)
+    about_margaret = sample_alert().model_copy(update={"subject": margaret})
+    about_tomasz = sample_alert().model_copy(update={"alert_id": "a-2", "subject": tomasz})
+    assert store.alerts.record([about_margaret, about_tomasz]) == 2
+
+    store.erasures.erase(REQUEST, margaret, [record.link for record in MARGARET])
+
+    assert store.alerts.get(about_margaret.alert_id) is None
+    feed = store.alerts.for_team(about_tomasz.teams[0])
+    assert [shown.alert.alert_id for shown in feed] == ["a-2"]

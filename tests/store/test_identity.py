@@ -47,16 +47,6 @@ def test_appends_are_idempotent(store: Store) -> None:
     assert identities.snapshot().observations == observations
 
 
-def test_rekey_moves_links_and_retires_the_old_key(store: Store) -> None:
-    identities = IdentityStore(store.engine)
-    record = records()[2]
-    identities.append([Observation("old", record)])
-    identities.rekey("old", "new", [(record.agency, record.local_id)], retire=True)
-    snapshot = identities.snapshot()
-    assert [o.person_key for o in snapshot.observations] == ["new"]
-    assert snapshot.retired_keys == ("old",)
-
-
 def test_records_of_one_person_in_the_order_seen(store: Store) -> None:
     identities = IdentityStore(store.engine)
     margaret, peggy, tomasz, moved = records()
