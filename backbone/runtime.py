@@ -27,12 +27,13 @@ from schemas.codec import AvroCodec
 from schemas.models import IdentityDecision
 from schemas.registry import ConfluentSchemaRegistry, EmbeddedSchemaRegistry, SchemaRegistry
 from schemas.topics import TopicSpec
-from streams.agents import identity, journal, person_view, place_view
+from streams.agents import identity, journal, person_view, place_view, rules
 from streams.api.alerts import alerts_router
 from streams.api.identity import identity_router
 from streams.api.reads import read_router
 from streams.app import BackboneApp, StreamsConfig, create_app
 from streams.intake import DeadLetters, Decoder
+from streams.rules import RulePack, default_rule_pack, load_rule_pack
 from streams.store import AcceptedEntry, Store
 
 
@@ -91,6 +92,16 @@ def publish_to(channel: Any, codec: AvroCodec) -> Callable[[IdentityDecision], A
         await delivery
 
     return publish
+
+
+def rule_pack(settings: Settings) -> RulePack:
+    """The configured alert rule pack (``rules_file``), else the shipped default one.
+
+    Raises RulePackError naming each problem of a configured pack.
+    """
+    if settings.rules_file is None:
+        return default_rule_pack()
+    return load_rule_pack(settings.rules_file)
 
 
 def ingest_for(settings: Settings, store: Store, brokers: Sequence[str]) -> Ingest:
@@ -178,6 +189,14 @@ def assemble(settings: Settings, broker: EmbeddedBroker | None = None) -> Backbo
         codec=codec,
         views=store.views,
         dead_letters=DeadLetters(app.raw_topic(kafka.topics.dead_letters), connector="place-view"),
+    )
+    rules.register(
+        app,
+        codec=codec,
+        pack=rule_pack(settings),
+        alerts=app.raw_topic(kafka.topics.alerts),
+        store=store.alerts,
+        dead_letters=DeadLetters(app.raw_topic(kafka.topics.dead_letters), connector="rules"),
     )
     ingest = ingest_for(settings, store, brokers)
     embedded_alive = (lambda: broker.alive) if broker else None

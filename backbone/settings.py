@@ -148,6 +148,8 @@ class Settings(BaseSettings):
     teams: list[Team] = []
     engineers: list[Engineer] = []
     services: list[ServiceEntry] = []
+    #: The alert rule pack (YAML); None runs the shipped default pack.
+    rules_file: Path | None = None
 
     @classmethod
     def settings_customise_sources(
