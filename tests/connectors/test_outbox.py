@@ -209,7 +209,9 @@ def test_a_table_without_a_required_column_is_named(
 
 ROWS = 3000
 BATCH = 20
-KILL_AT = (0.2, 0.45, 0.7)
+# The last kill leaves nearly half to do: under load on 2 cores, a relay given only the last
+# 30% once finished (3,000 of 3,000 marked) before the kill landed.
+KILL_AT = (0.15, 0.3, 0.55)
 WAIT = 40.0
 
 
